@@ -1,0 +1,117 @@
+"""Array handling shared by every op: input checks, plane views, ``out=`` checks, threads.
+
+Kernels see C-contiguous ``(planes, depth, height, width)`` arrays with planes = N * C and the
+spatial axes left-padded with size-1 axes; everything that gets them there lives here.
+"""
+
+from __future__ import annotations
+
+import operator
+
+import numpy as np
+
+from ._backend import kernels
+
+# The dtypes the floating-point kernels are compiled for.
+FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+INDEX_DTYPE = np.dtype(np.int64)
+
+# Below this many elements of work a call runs on one thread: starting a team costs more.
+PARALLEL_THRESHOLD = 1 << 15
+
+
+def as_float_array(name: str, value) -> np.ndarray:
+    """``np.asarray(value)``, which must hold float32 or float64 (TypeError otherwise)."""
+    array = np.asarray(value)
+    if array.dtype not in FLOAT_DTYPES:
+        raise TypeError(
+            f"{name} must be a float32 or float64 array, got dtype {array.dtype}"
+        )
+    return array
+
+
+def check_pooling_shape(name: str, shape: tuple[int, ...], n_dims: int) -> bool:
+    """Check a ``(N, C, *spatial)`` or unbatched ``(C, *spatial)`` shape; return whether batched.
+
+    N may be 0; C and the spatial sizes must be positive (as in PyTorch).
+    """
+    if len(shape) not in (n_dims + 1, n_dims + 2):
+        raise ValueError(
+            f"{name} must have {n_dims + 1} (unbatched: C, *spatial) or {n_dims + 2} "
+            f"(batched: N, C, *spatial) dimensions for {n_dims}-d pooling, "
+            f"got shape {tuple(shape)}"
+        )
+    batched = len(shape) == n_dims + 2
+    if 0 in shape[int(batched):]:
+        raise ValueError(
+            f"{name} must have non-zero channel and spatial sizes (only the batch size may "
+            f"be 0), got shape {tuple(shape)}"
+        )
+    return batched
+
+
+def as_shape(name: str, value, ndim: int) -> tuple[int, ...]:
+    """A shape argument (such as ``input_shape``) as a tuple of ``ndim`` non-negative ints."""
+    try:
+        shape = tuple(operator.index(size) for size in value)
+    except TypeError:
+        raise TypeError(f"{name} must be a sequence of ints, got {value!r}") from None
+    if len(shape) != ndim or min(shape) < 0:
+        raise ValueError(f"{name} must be {ndim} non-negative ints, got {value!r}")
+    return shape
+
+
+def planes(array: np.ndarray, n_spatial: int) -> np.ndarray:
+    """A C-contiguous ``(planes, D, H, W)`` view of a pooling array (copying if needed)."""
+    spatial = array.shape[array.ndim - n_spatial:]
+    plane_count = int(np.prod(array.shape[: array.ndim - n_spatial], dtype=np.int64))
+    shape = (plane_count,) + (1,) * (3 - n_spatial) + tuple(spatial)
+    return np.ascontiguousarray(array).reshape(shape)
+
+
+def output_array(name: str, out, shape: tuple[int, ...], dtype: np.dtype, inputs=()) -> np.ndarray:
+    """The array an op writes: ``out`` after checks, or a new one.
+
+    ``out`` must be a writeable, C-contiguous ndarray of exactly ``shape`` and ``dtype`` that
+    shares no memory with any of ``inputs``.
+    """
+    if out is None:
+        return np.empty(shape, dtype=dtype)
+    if not isinstance(out, np.ndarray):
+        raise TypeError(f"{name} must be a numpy.ndarray, got {type(out).__name__}")
+    if out.dtype != dtype:
+        raise TypeError(f"{name} must have dtype {dtype}, got {out.dtype}")
+    if out.shape != tuple(shape):
+        raise ValueError(f"{name} must have shape {tuple(shape)}, got {out.shape}")
+    if not out.flags.c_contiguous:
+        raise ValueError(f"{name} must be C-contiguous")
+    if not out.flags.writeable:
+        raise ValueError(f"{name} must be writeable")
+    for array in inputs:
+        if np.may_share_memory(out, array) and np.shares_memory(out, array):
+            raise ValueError(f"{name} must not share memory with the inputs")
+    return out
+
+
+def n_threads_for(n_threads, work: int) -> int:
+    """Threads for a call doing ``work`` element operations.
+
+    ``None`` follows OpenMP's current setting (``OMP_NUM_THREADS``, threadpoolctl). Small
+    calls run on one thread.
+    """
+    if n_threads is None:
+        n_threads = kernels.openmp_max_threads()
+    else:
+        if isinstance(n_threads, bool):
+            raise TypeError(f"n_threads must be a positive int or None, got {n_threads!r}")
+        try:
+            n_threads = operator.index(n_threads)
+        except TypeError:
+            raise TypeError(
+                f"n_threads must be a positive int or None, got {n_threads!r}"
+            ) from None
+        if n_threads < 1:
+            raise ValueError(f"n_threads must be a positive int or None, got {n_threads}")
+    if work < PARALLEL_THRESHOLD:
+        return 1
+    return min(n_threads, 1 << 16)

@@ -1,0 +1,59 @@
+"""Choose the compiled kernel module for this CPU.
+
+setup.py builds the same kernels for several ISA levels. At import the best level that was
+built and that the CPU supports is chosen, in ``PREFERENCE`` order; ``CYPOOL_ISA=<level>``
+forces one (the test suite uses it to check every level the machine can run).
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+
+from . import _kernels_baseline
+
+# AVX2 before AVX-512: on the CPUs measured so far the AVX-512 build of these kernels was slower
+# (narrower loops dominate, and wide stores down-clock some parts). Force it with CYPOOL_ISA.
+PREFERENCE = ("avx2", "avx512", "baseline")
+ENVIRONMENT_VARIABLE = "CYPOOL_ISA"
+
+
+def built_levels() -> list[str]:
+    """Levels whose extension module exists in this installation, in preference order."""
+    levels = []
+    for level in PREFERENCE:
+        try:
+            importlib.import_module(f"{__package__}._kernels_{level}")
+        except ImportError:
+            continue
+        levels.append(level)
+    return levels
+
+
+def supported_levels() -> list[str]:
+    """Built levels this CPU can run, in preference order."""
+    features = _kernels_baseline.cpu_features()
+    return [level for level in built_levels() if level == "baseline" or features.get(level)]
+
+
+def choose_level() -> tuple[str, str]:
+    """(level, reason) for this process."""
+    forced = os.environ.get(ENVIRONMENT_VARIABLE, "").strip().lower()
+    supported = supported_levels()
+    if forced:
+        if forced not in PREFERENCE:
+            raise ImportError(
+                f"{ENVIRONMENT_VARIABLE}={forced!r} is not a cypool ISA level; "
+                f"choose one of {list(PREFERENCE)}"
+            )
+        if forced not in supported:
+            raise ImportError(
+                f"{ENVIRONMENT_VARIABLE}={forced!r}: that level is not built or this CPU "
+                f"cannot run it (available here: {supported})"
+            )
+        return forced, f"forced by {ENVIRONMENT_VARIABLE}"
+    return supported[0], f"best of the levels this CPU supports: {supported}"
+
+
+ISA_LEVEL, ISA_REASON = choose_level()
+kernels = importlib.import_module(f"{__package__}._kernels_{ISA_LEVEL}")

@@ -1,0 +1,481 @@
+# Pooling kernels: one source for every dtype (fused `floating`) and every ISA level (each
+# cypool/_kernels_<level>.pyx includes this file and is compiled with its own flags).
+#
+# Every op works on C-contiguous (planes, depth, height, width) views: 1-d and 2-d pooling are
+# 3-d pooling whose leading spatial axes have size 1 and a 1-tap kernel. The Python wrappers
+# validate every argument once; kernels trust them (a window always holds at least one real
+# input element, sizes are positive, buffers have the shapes the window geometry implies).
+#
+# Parallel work is one output row (plane, od, oh) per iteration, flattened, so a single image
+# with three channels still keeps every thread busy. Row helpers take raw pointers and loop
+# over the output width in the innermost loop, which the compiler vectorises.
+
+from cython.parallel cimport prange
+from libc.stdint cimport int64_t
+
+cdef extern from *:
+    """
+    #ifdef _OPENMP
+    #include <omp.h>
+    #define CYPOOL_OPENMP 1
+    #else
+    #define CYPOOL_OPENMP 0
+    static int omp_get_max_threads(void) { return 1; }
+    #endif
+
+    /* CPU features for the ISA dispatcher. GCC and clang's builtins also check that the
+       operating system saves the wide registers. */
+    #if (defined(__GNUC__) || defined(__clang__)) && (defined(__x86_64__) || defined(__i386__))
+    static int cypool_cpu_has_avx2(void) {
+        __builtin_cpu_init();
+        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    }
+    static int cypool_cpu_has_avx512(void) {
+        __builtin_cpu_init();
+        return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw")
+            && __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
+    }
+    #else
+    static int cypool_cpu_has_avx2(void) { return 0; }
+    static int cypool_cpu_has_avx512(void) { return 0; }
+    #endif
+    """
+    const bint CYPOOL_OPENMP
+    int omp_get_max_threads() noexcept nogil
+    int cypool_cpu_has_avx2() noexcept nogil
+    int cypool_cpu_has_avx512() noexcept nogil
+
+ctypedef fused floating:
+    float
+    double
+
+cdef struct Window:
+    # Per spatial axis, in the order (depth, height, width).
+    Py_ssize_t in_size[3]
+    Py_ssize_t out_size[3]
+    Py_ssize_t kernel[3]
+    Py_ssize_t stride[3]
+    Py_ssize_t padding[3]
+    Py_ssize_t dilation[3]
+
+
+OPENMP_ENABLED = bool(CYPOOL_OPENMP)
+
+
+def openmp_max_threads():
+    """The thread count OpenMP would use now (obeys OMP_NUM_THREADS and threadpoolctl)."""
+    return omp_get_max_threads()
+
+
+def cpu_features():
+    """The ISA levels this CPU (and its operating system) can run."""
+    return {"avx2": bool(cypool_cpu_has_avx2()), "avx512": bool(cypool_cpu_has_avx512())}
+
+
+cdef Window make_window(tuple in_size, tuple out_size, tuple kernel, tuple stride,
+                        tuple padding, tuple dilation) except *:
+    cdef Window window
+    cdef int axis
+    for axis in range(3):
+        window.in_size[axis] = in_size[axis]
+        window.out_size[axis] = out_size[axis]
+        window.kernel[axis] = kernel[axis]
+        window.stride[axis] = stride[axis]
+        window.padding[axis] = padding[axis]
+        window.dilation[axis] = dilation[axis]
+    return window
+
+
+cdef inline void valid_taps(Py_ssize_t start, Py_ssize_t length, Py_ssize_t kernel,
+                            Py_ssize_t dilation, Py_ssize_t* first,
+                            Py_ssize_t* stop) noexcept nogil:
+    """Taps t in [first, stop) with 0 <= start + t * dilation < length (padding is skipped)."""
+    cdef Py_ssize_t lo = 0, hi = 0
+    if start < 0:
+        lo = (-start + dilation - 1) // dilation
+    if start < length:
+        hi = (length - 1 - start) // dilation + 1
+        if hi > kernel:
+            hi = kernel
+    first[0] = lo
+    stop[0] = hi if hi > lo else lo
+
+
+cdef inline void interior_columns(const Window* w, Py_ssize_t* first,
+                                  Py_ssize_t* stop) noexcept nogil:
+    """Output columns [first, stop) whose whole width window lies inside the input row."""
+    cdef Py_ssize_t stride = w.stride[2], out_width = w.out_size[2]
+    cdef Py_ssize_t lo = (w.padding[2] + stride - 1) // stride
+    cdef Py_ssize_t last_start = w.in_size[2] - 1 + w.padding[2] - (w.kernel[2] - 1) * w.dilation[2]
+    cdef Py_ssize_t hi = 0
+    if last_start >= 0:
+        hi = last_start // stride + 1
+    if lo > out_width:
+        lo = out_width
+    if hi > out_width:
+        hi = out_width
+    first[0] = lo
+    stop[0] = hi if hi > lo else lo
+
+
+# ---------------------------------------------------------------------------------------------
+# Max pooling, forward.
+#
+# Rule (PyTorch's): taps are visited in raster order (depth, height, width); the first real tap
+# starts the running maximum; a later tap v replaces it when `v > best or isnan(v)`. So ties keep
+# the first maximum, a NaN beats everything, and among NaNs the last one wins. The index is the
+# tap's flat position in the unpadded plane, (d * H + h) * W + w.
+
+cdef inline bint max_takes(floating candidate, floating best) noexcept nogil:
+    return (candidate > best) | (candidate != candidate)
+
+
+cdef inline void max_point(const floating* plane, floating* values, int64_t* indices,
+                           const Window* w, Py_ssize_t d_first, Py_ssize_t d_stop,
+                           Py_ssize_t h_first, Py_ssize_t h_stop, Py_ssize_t d_start,
+                           Py_ssize_t h_start, Py_ssize_t ow) noexcept nogil:
+    """One output element whose width window may be clipped by padding (scalar path)."""
+    cdef Py_ssize_t w_start = ow * w.stride[2] - w.padding[2]
+    cdef Py_ssize_t w_first, w_stop, kd, kh, kw, position, best_position = 0
+    cdef floating value, best = 0
+    cdef bint started = False
+    valid_taps(w_start, w.in_size[2], w.kernel[2], w.dilation[2], &w_first, &w_stop)
+    for kd in range(d_first, d_stop):
+        for kh in range(h_first, h_stop):
+            for kw in range(w_first, w_stop):
+                position = (((d_start + kd * w.dilation[0]) * w.in_size[1]
+                             + h_start + kh * w.dilation[1]) * w.in_size[2]
+                            + w_start + kw * w.dilation[2])
+                value = plane[position]
+                if not started or max_takes(value, best):
+                    best = value
+                    best_position = position
+                    started = True
+    values[ow] = best
+    indices[ow] = best_position
+
+
+cdef inline void max_first_tap(const floating* plane, Py_ssize_t offset, Py_ssize_t stride,
+                               floating* values, int64_t* indices, Py_ssize_t first,
+                               Py_ssize_t stop) noexcept nogil:
+    cdef Py_ssize_t ow
+    for ow in range(first, stop):
+        values[ow] = plane[offset + ow * stride]
+        indices[ow] = offset + ow * stride
+
+
+cdef inline void max_next_tap(const floating* plane, Py_ssize_t offset, Py_ssize_t stride,
+                              floating* values, int64_t* indices, Py_ssize_t first,
+                              Py_ssize_t stop) noexcept nogil:
+    cdef Py_ssize_t ow
+    cdef floating value
+    cdef bint take
+    for ow in range(first, stop):
+        value = plane[offset + ow * stride]
+        take = max_takes(value, values[ow])
+        values[ow] = value if take else values[ow]
+        indices[ow] = (offset + ow * stride) if take else indices[ow]
+
+
+cdef inline void max_tap(const floating* plane, Py_ssize_t offset, Py_ssize_t stride,
+                         floating* values, int64_t* indices, Py_ssize_t first,
+                         Py_ssize_t stop, bint is_first) noexcept nogil:
+    # Literal strides let the compiler specialise the inlined loops for the common cases.
+    if is_first:
+        if stride == 1:
+            max_first_tap(plane, offset, 1, values, indices, first, stop)
+        elif stride == 2:
+            max_first_tap(plane, offset, 2, values, indices, first, stop)
+        else:
+            max_first_tap(plane, offset, stride, values, indices, first, stop)
+    else:
+        if stride == 1:
+            max_next_tap(plane, offset, 1, values, indices, first, stop)
+        elif stride == 2:
+            max_next_tap(plane, offset, 2, values, indices, first, stop)
+        else:
+            max_next_tap(plane, offset, stride, values, indices, first, stop)
+
+
+cdef inline void max_row(const floating* plane, floating* values, int64_t* indices,
+                         const Window* w, Py_ssize_t od, Py_ssize_t oh) noexcept nogil:
+    cdef Py_ssize_t d_start = od * w.stride[0] - w.padding[0]
+    cdef Py_ssize_t h_start = oh * w.stride[1] - w.padding[1]
+    cdef Py_ssize_t d_first, d_stop, h_first, h_stop, ow_first, ow_stop, ow, kd, kh, kw
+    cdef Py_ssize_t row_start
+    cdef bint is_first = True
+    valid_taps(d_start, w.in_size[0], w.kernel[0], w.dilation[0], &d_first, &d_stop)
+    valid_taps(h_start, w.in_size[1], w.kernel[1], w.dilation[1], &h_first, &h_stop)
+    interior_columns(w, &ow_first, &ow_stop)
+    for ow in range(ow_first):
+        max_point(plane, values, indices, w, d_first, d_stop, h_first, h_stop,
+                  d_start, h_start, ow)
+    for ow in range(ow_stop, w.out_size[2]):
+        max_point(plane, values, indices, w, d_first, d_stop, h_first, h_stop,
+                  d_start, h_start, ow)
+    if ow_first == ow_stop:
+        return
+    # Interior columns: one pass over the row per tap, taps in raster order, so each output
+    # element sees its taps in the same order as the scalar rule above.
+    for kd in range(d_first, d_stop):
+        for kh in range(h_first, h_stop):
+            row_start = ((d_start + kd * w.dilation[0]) * w.in_size[1]
+                         + h_start + kh * w.dilation[1]) * w.in_size[2]
+            for kw in range(w.kernel[2]):
+                max_tap(plane, row_start + kw * w.dilation[2] - w.padding[2], w.stride[2],
+                        values, indices, ow_first, ow_stop, is_first)
+                is_first = False
+
+
+def max_pool_forward(const floating[:, :, :, ::1] input,
+                     floating[:, :, :, ::1] values_out,
+                     int64_t[:, :, :, ::1] indices_out,
+                     tuple kernel, tuple stride, tuple padding, tuple dilation,
+                     int n_threads):
+    """Max pooling with argmax indices over (planes, D, H, W) -> (planes, OD, OH, OW)."""
+    cdef Window w = make_window((input.shape[1], input.shape[2], input.shape[3]), (values_out.shape[1], values_out.shape[2], values_out.shape[3]),
+                                kernel, stride, padding, dilation)
+    cdef Py_ssize_t rows_per_plane = w.out_size[0] * w.out_size[1]
+    cdef Py_ssize_t n_rows = input.shape[0] * rows_per_plane
+    cdef Py_ssize_t row, plane, od, oh
+    for row in prange(n_rows, schedule="static", nogil=True, num_threads=n_threads):
+        plane = row // rows_per_plane
+        od = (row - plane * rows_per_plane) // w.out_size[1]
+        oh = row - plane * rows_per_plane - od * w.out_size[1]
+        max_row(&input[plane, 0, 0, 0], &values_out[plane, od, oh, 0],
+                &indices_out[plane, od, oh, 0], &w, od, oh)
+
+
+# ---------------------------------------------------------------------------------------------
+# Max pooling, backward: grad_input[plane][indices[o]] += grad_output[o], outputs in raster
+# order (PyTorch's scatter, so float sums round identically). The indices are user data: the
+# caller does not check their range, so each plane's scatter skips and counts the ones outside
+# the plane and the wrapper raises if any were found. One plane per iteration keeps the result
+# independent of the thread count.
+
+cdef inline Py_ssize_t max_backward_plane(const floating* grad_output, const int64_t* indices,
+                                          floating* grad_input, Py_ssize_t out_plane_size,
+                                          Py_ssize_t in_plane_size) noexcept nogil:
+    cdef Py_ssize_t o, out_of_range = 0
+    cdef int64_t target
+    for o in range(in_plane_size):
+        grad_input[o] = 0
+    for o in range(out_plane_size):
+        target = indices[o]
+        if target < 0 or target >= in_plane_size:
+            out_of_range += 1
+        else:
+            grad_input[target] += grad_output[o]
+    return out_of_range
+
+
+def max_pool_backward(const floating[:, ::1] grad_output, const int64_t[:, ::1] indices,
+                      floating[:, ::1] grad_input, int n_threads):
+    """Scatter (planes, out_plane) gradients into (planes, in_plane); returns the number of
+    indices that fell outside the plane (those are skipped)."""
+    cdef Py_ssize_t plane, out_of_range = 0
+    for plane in prange(grad_output.shape[0], schedule="static", nogil=True,
+                        num_threads=n_threads):
+        out_of_range += max_backward_plane(&grad_output[plane, 0], &indices[plane, 0],
+                                           &grad_input[plane, 0], grad_output.shape[1],
+                                           grad_input.shape[1])
+    return out_of_range
+
+
+# ---------------------------------------------------------------------------------------------
+# Average pooling.
+#
+# Divisor (PyTorch's): divisor_override when given (> 0); else, per axis, the window clipped to
+# the padded extent [-padding, length + padding) when count_include_pad (a ceil-mode overhang
+# past the padding never counts), or to the real input [0, length) otherwise; the axes multiply.
+# Sums run in the input dtype in raster order starting from +0, then one true division.
+
+cdef inline Py_ssize_t axis_count(Py_ssize_t start, Py_ssize_t length, Py_ssize_t kernel,
+                                  Py_ssize_t padding, bint count_include_pad) noexcept nogil:
+    cdef Py_ssize_t stop = start + kernel
+    if stop > length + padding:
+        stop = length + padding
+    if count_include_pad:
+        return stop - start
+    if start < 0:
+        start = 0
+    if stop > length:
+        stop = length
+    return stop - start
+
+
+cdef inline void avg_point(const floating* plane, floating* out, const Window* w,
+                           Py_ssize_t d_first, Py_ssize_t d_stop, Py_ssize_t h_first,
+                           Py_ssize_t h_stop, Py_ssize_t d_start, Py_ssize_t h_start,
+                           Py_ssize_t row_divisor, bint count_include_pad,
+                           Py_ssize_t divisor_override, Py_ssize_t ow) noexcept nogil:
+    """One output element whose width window may be clipped (scalar path)."""
+    cdef Py_ssize_t w_start = ow * w.stride[2] - w.padding[2]
+    cdef Py_ssize_t w_first, w_stop, kd, kh, kw, divisor
+    cdef floating total = 0
+    valid_taps(w_start, w.in_size[2], w.kernel[2], 1, &w_first, &w_stop)
+    for kd in range(d_first, d_stop):
+        for kh in range(h_first, h_stop):
+            for kw in range(w_first, w_stop):
+                total = total + plane[((d_start + kd) * w.in_size[1] + h_start + kh)
+                                      * w.in_size[2] + w_start + kw]
+    if divisor_override > 0:
+        divisor = divisor_override
+    else:
+        divisor = row_divisor * axis_count(w_start, w.in_size[2], w.kernel[2], w.padding[2],
+                                           count_include_pad)
+    out[ow] = total / <floating>divisor
+
+
+cdef inline void avg_tap(const floating* plane, Py_ssize_t offset, Py_ssize_t stride,
+                         floating* out, Py_ssize_t first, Py_ssize_t stop,
+                         bint is_first) noexcept nogil:
+    cdef Py_ssize_t ow
+    cdef floating zero = 0
+    if is_first:
+        # zero + x, not x: a sum that starts from +0 turns a lone -0.0 into +0.0, as PyTorch's.
+        for ow in range(first, stop):
+            out[ow] = zero + plane[offset + ow * stride]
+    else:
+        for ow in range(first, stop):
+            out[ow] = out[ow] + plane[offset + ow * stride]
+
+
+cdef inline void avg_tap_dispatch(const floating* plane, Py_ssize_t offset, Py_ssize_t stride,
+                                  floating* out, Py_ssize_t first, Py_ssize_t stop,
+                                  bint is_first) noexcept nogil:
+    # Literal strides let the compiler specialise the inlined loops for the common cases.
+    if stride == 1:
+        avg_tap(plane, offset, 1, out, first, stop, is_first)
+    elif stride == 2:
+        avg_tap(plane, offset, 2, out, first, stop, is_first)
+    else:
+        avg_tap(plane, offset, stride, out, first, stop, is_first)
+
+
+cdef inline void avg_row(const floating* plane, floating* out, const Window* w,
+                         Py_ssize_t od, Py_ssize_t oh, bint count_include_pad,
+                         Py_ssize_t divisor_override) noexcept nogil:
+    cdef Py_ssize_t d_start = od * w.stride[0] - w.padding[0]
+    cdef Py_ssize_t h_start = oh * w.stride[1] - w.padding[1]
+    cdef Py_ssize_t d_first, d_stop, h_first, h_stop, ow_first, ow_stop, ow, kd, kh, kw
+    cdef Py_ssize_t row_start, row_divisor, divisor
+    cdef floating interior_divisor
+    cdef bint is_first = True
+    valid_taps(d_start, w.in_size[0], w.kernel[0], 1, &d_first, &d_stop)
+    valid_taps(h_start, w.in_size[1], w.kernel[1], 1, &h_first, &h_stop)
+    row_divisor = (axis_count(d_start, w.in_size[0], w.kernel[0], w.padding[0],
+                              count_include_pad)
+                   * axis_count(h_start, w.in_size[1], w.kernel[1], w.padding[1],
+                                count_include_pad))
+    interior_columns(w, &ow_first, &ow_stop)
+    for ow in range(ow_first):
+        avg_point(plane, out, w, d_first, d_stop, h_first, h_stop, d_start, h_start,
+                  row_divisor, count_include_pad, divisor_override, ow)
+    for ow in range(ow_stop, w.out_size[2]):
+        avg_point(plane, out, w, d_first, d_stop, h_first, h_stop, d_start, h_start,
+                  row_divisor, count_include_pad, divisor_override, ow)
+    if ow_first == ow_stop:
+        return
+    for kd in range(d_first, d_stop):
+        for kh in range(h_first, h_stop):
+            row_start = ((d_start + kd) * w.in_size[1] + h_start + kh) * w.in_size[2]
+            for kw in range(w.kernel[2]):
+                avg_tap_dispatch(plane, row_start + kw - w.padding[2], w.stride[2], out,
+                                 ow_first, ow_stop, is_first)
+                is_first = False
+    # Interior windows are never clipped along the width.
+    divisor = divisor_override if divisor_override > 0 else row_divisor * w.kernel[2]
+    interior_divisor = <floating>divisor
+    for ow in range(ow_first, ow_stop):
+        out[ow] = out[ow] / interior_divisor
+
+
+def avg_pool_forward(const floating[:, :, :, ::1] input, floating[:, :, :, ::1] out,
+                     tuple kernel, tuple stride, tuple padding, bint count_include_pad,
+                     Py_ssize_t divisor_override, int n_threads):
+    """Average pooling over (planes, D, H, W) -> (planes, OD, OH, OW); divisor_override <= 0
+    means none."""
+    cdef Window w = make_window((input.shape[1], input.shape[2], input.shape[3]), (out.shape[1], out.shape[2], out.shape[3]),
+                                kernel, stride, padding, (1, 1, 1))
+    cdef Py_ssize_t rows_per_plane = w.out_size[0] * w.out_size[1]
+    cdef Py_ssize_t n_rows = input.shape[0] * rows_per_plane
+    cdef Py_ssize_t row, plane, od, oh
+    for row in prange(n_rows, schedule="static", nogil=True, num_threads=n_threads):
+        plane = row // rows_per_plane
+        od = (row - plane * rows_per_plane) // w.out_size[1]
+        oh = row - plane * rows_per_plane - od * w.out_size[1]
+        avg_row(&input[plane, 0, 0, 0], &out[plane, od, oh, 0], &w, od, oh,
+                count_include_pad, divisor_override)
+
+
+# Average pooling, backward, as a gather: each input row sums the contributions
+# grad_output[o] / divisor(o) of every output window that covers it, outputs in raster order.
+# That is the order of PyTorch's scatter, so the float sums round identically, and no two
+# iterations write the same memory: no zeroing pass, no races, deterministic.
+
+cdef inline void covering_outputs(Py_ssize_t position, Py_ssize_t kernel, Py_ssize_t stride,
+                                  Py_ssize_t padding, Py_ssize_t out_size, Py_ssize_t* first,
+                                  Py_ssize_t* stop) noexcept nogil:
+    """Outputs o in [first, stop) with o * stride - padding <= position < ... + kernel."""
+    cdef Py_ssize_t shifted = position + padding
+    cdef Py_ssize_t lo = 0, hi = shifted // stride + 1
+    if shifted >= kernel:
+        lo = (shifted - kernel) // stride + 1
+    if hi > out_size:
+        hi = out_size
+    first[0] = lo
+    stop[0] = hi if hi > lo else lo
+
+
+cdef inline void avg_backward_row(const floating* grad_plane, floating* grad_row,
+                                  const Window* w, Py_ssize_t id, Py_ssize_t ih,
+                                  bint count_include_pad,
+                                  Py_ssize_t divisor_override) noexcept nogil:
+    cdef Py_ssize_t in_width = w.in_size[2], out_width = w.out_size[2]
+    cdef Py_ssize_t od_first, od_stop, oh_first, oh_stop, od, oh, ow, iw, w_start
+    cdef Py_ssize_t w_first, w_stop, row_divisor, divisor
+    cdef const floating* grad_output_row
+    cdef floating delta
+    for iw in range(in_width):
+        grad_row[iw] = 0
+    covering_outputs(id, w.kernel[0], w.stride[0], w.padding[0], w.out_size[0],
+                     &od_first, &od_stop)
+    covering_outputs(ih, w.kernel[1], w.stride[1], w.padding[1], w.out_size[1],
+                     &oh_first, &oh_stop)
+    for od in range(od_first, od_stop):
+        for oh in range(oh_first, oh_stop):
+            row_divisor = (axis_count(od * w.stride[0] - w.padding[0], w.in_size[0],
+                                      w.kernel[0], w.padding[0], count_include_pad)
+                           * axis_count(oh * w.stride[1] - w.padding[1], w.in_size[1],
+                                        w.kernel[1], w.padding[1], count_include_pad))
+            grad_output_row = grad_plane + (od * w.out_size[1] + oh) * out_width
+            for ow in range(out_width):
+                w_start = ow * w.stride[2] - w.padding[2]
+                if divisor_override > 0:
+                    divisor = divisor_override
+                else:
+                    divisor = row_divisor * axis_count(w_start, in_width, w.kernel[2],
+                                                       w.padding[2], count_include_pad)
+                delta = grad_output_row[ow] / <floating>divisor
+                valid_taps(w_start, in_width, w.kernel[2], 1, &w_first, &w_stop)
+                for iw in range(w_start + w_first, w_start + w_stop):
+                    grad_row[iw] = grad_row[iw] + delta
+
+
+def avg_pool_backward(const floating[:, :, :, ::1] grad_output,
+                      floating[:, :, :, ::1] grad_input,
+                      tuple kernel, tuple stride, tuple padding, bint count_include_pad,
+                      Py_ssize_t divisor_override, int n_threads):
+    """Gradient of average pooling: (planes, OD, OH, OW) -> (planes, D, H, W)."""
+    cdef Window w = make_window((grad_input.shape[1], grad_input.shape[2], grad_input.shape[3]), (grad_output.shape[1], grad_output.shape[2], grad_output.shape[3]),
+                                kernel, stride, padding, (1, 1, 1))
+    cdef Py_ssize_t rows_per_plane = w.in_size[0] * w.in_size[1]
+    cdef Py_ssize_t n_rows = grad_input.shape[0] * rows_per_plane
+    cdef Py_ssize_t row, plane, id, ih
+    for row in prange(n_rows, schedule="static", nogil=True, num_threads=n_threads):
+        plane = row // rows_per_plane
+        id = (row - plane * rows_per_plane) // w.in_size[1]
+        ih = row - plane * rows_per_plane - id * w.in_size[1]
+        avg_backward_row(&grad_output[plane, 0, 0, 0], &grad_input[plane, id, ih, 0], &w,
+                         id, ih, count_include_pad, divisor_override)

@@ -1,0 +1,5 @@
+# The pooling kernels compiled for the "avx2" ISA level (flags in setup.py); the body is
+# shared by every level.
+ISA_LEVEL = "avx2"
+
+include "_kernels.pxi"

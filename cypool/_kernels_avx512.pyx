@@ -1,0 +1,5 @@
+# The pooling kernels compiled for the "avx512" ISA level (flags in setup.py); the body is
+# shared by every level.
+ISA_LEVEL = "avx512"
+
+include "_kernels.pxi"

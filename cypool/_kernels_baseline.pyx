@@ -1,0 +1,5 @@
+# The pooling kernels compiled for the "baseline" ISA level (flags in setup.py); the body is
+# shared by every level.
+ISA_LEVEL = "baseline"
+
+include "_kernels.pxi"

@@ -1,0 +1,248 @@
+"""Max pooling with argmax indices, forward and backward, over 1, 2 and 3 spatial dims."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import _arrays
+from ._backend import kernels
+from ._shape import as_flag, check_windows_hold_input, pool_geometry
+
+_FORWARD_DOC = """Max pooling over the {n}-d spatial axes of ``input``, as ``torch.nn.functional.max_pool{n}d``.
+
+Parameters
+----------
+input : array_like, float32 or float64
+    Shape ``(N, C, {spatial})`` or unbatched ``(C, {spatial})``; N may be 0. Any memory
+    layout; never modified.
+kernel_size : int or tuple of {n} ints
+    Window size.
+stride : int or tuple of {n} ints, optional
+    Window step; default (None) ``kernel_size``.
+padding : int or tuple of {n} ints, default 0
+    Implicit padding on both sides, at most ``kernel_size // 2``. Padding never wins the max.
+dilation : int or tuple of {n} ints, default 1
+    Spacing between window taps.
+ceil_mode : bool, default False
+    Round the output size up instead of down; a last window that would start past the input
+    and its left padding is dropped.
+return_indices : bool, default False
+    Also return the argmax of each window.
+out : ndarray or (ndarray, ndarray), optional, keyword-only
+    Where to write the result (a ``(values, indices)`` pair when ``return_indices``): C-contiguous,
+    writeable, of the result's exact shape and dtype.
+n_threads : int, optional, keyword-only
+    Threads to use; default (None) OpenMP's current maximum (``OMP_NUM_THREADS``, threadpoolctl).
+
+Returns
+-------
+values : ndarray
+    Shape ``(N, C, {out_spatial})`` (or unbatched), the input's dtype. Per axis
+    ``out = floor((L + 2*padding - dilation*(kernel_size-1) - 1) / stride) + 1`` (ceil with
+    ``ceil_mode``).
+indices : ndarray of int64, only with ``return_indices``
+    Flat position of each maximum in its unpadded input plane: {index_formula}. Ties give the
+    first maximum in raster order; a NaN beats every number, and of several NaNs the last wins.
+
+Raises
+------
+TypeError
+    For a non-float ``input``, non-integer sizes, or an ``out`` of the wrong type or dtype.
+ValueError
+    For a wrong number of dimensions, zero channel or spatial sizes, non-positive sizes,
+    ``padding > kernel_size // 2``, an output smaller than 1, a window made only of padding, or
+    an ``out`` of the wrong shape or layout.
+
+Examples
+--------
+>>> import numpy as np
+>>> import cypool
+{example}
+"""
+
+_BACKWARD_DOC = """Gradient of ``max_pool{n}d`` with respect to its input.
+
+Each output gradient is added to the input element its index names; where windows overlap,
+contributions add up (in output raster order, as PyTorch does, so float sums round alike).
+
+Parameters
+----------
+grad_output : array_like, float32 or float64
+    Gradient of the pooled output, shape ``(N, C, {out_spatial})`` or unbatched.
+indices : array_like of integers
+    The ``indices`` that ``max_pool{n}d(..., return_indices=True)`` returned; same shape as
+    ``grad_output``; each must lie in ``[0, {plane_size})``.
+input_shape : sequence of ints
+    Shape of the pooled input; must agree with ``grad_output`` on the batch and channel axes.
+out : ndarray, optional, keyword-only
+    Where to write the gradient: C-contiguous, writeable, ``input_shape``, ``grad_output``'s
+    dtype. Its contents are unspecified if an error is raised.
+n_threads : int, optional, keyword-only
+    Threads to use; default (None) OpenMP's current maximum.
+
+Returns
+-------
+grad_input : ndarray
+    Shape ``input_shape``, dtype of ``grad_output``.
+
+Raises
+------
+TypeError
+    For a non-float ``grad_output``, non-integer ``indices`` or a wrong ``out`` type or dtype.
+ValueError
+    For mismatched shapes or an index outside the input plane.
+
+Examples
+--------
+>>> import numpy as np
+>>> import cypool
+{example}
+"""
+
+
+def _max_pool(n_dims, input, kernel_size, stride, padding, dilation, ceil_mode,
+              return_indices, out, n_threads):
+    array = _arrays.as_float_array("input", input)
+    _arrays.check_pooling_shape("input", array.shape, n_dims)
+    geometry = pool_geometry(array.shape[-n_dims:], kernel_size, stride, padding, dilation,
+                             ceil_mode)
+    check_windows_hold_input(geometry)
+    return_indices = as_flag("return_indices", return_indices)
+    output_shape = array.shape[:-n_dims] + geometry.output_size
+    if return_indices:
+        if not (isinstance(out, (tuple, list)) and len(out) == 2) and out is not None:
+            raise TypeError("out must be a (values, indices) pair when return_indices=True")
+        values_out, indices_out = out if out is not None else (None, None)
+    else:
+        values_out, indices_out = out, None
+    values = _arrays.output_array("out", values_out, output_shape, array.dtype, (array,))
+    # The kernel always records the argmax; without return_indices it goes to scratch space.
+    indices = _arrays.output_array("out", indices_out, output_shape, _arrays.INDEX_DTYPE,
+                                   (array, values))
+    if values.size:
+        window_taps = int(np.prod(geometry.kernel))
+        kernels.max_pool_forward(
+            _arrays.planes(array, n_dims), _arrays.planes(values, n_dims),
+            _arrays.planes(indices, n_dims), **geometry.as_3d(),
+            n_threads=_arrays.n_threads_for(n_threads, values.size * window_taps),
+        )
+    return (values, indices) if return_indices else values
+
+
+def _max_pool_backward(n_dims, grad_output, indices, input_shape, out, n_threads):
+    gradient = _arrays.as_float_array("grad_output", grad_output)
+    _arrays.check_pooling_shape("grad_output", gradient.shape, n_dims)
+    index_array = np.asarray(indices)
+    if not np.issubdtype(index_array.dtype, np.integer):
+        raise TypeError(f"indices must be an integer array, got dtype {index_array.dtype}")
+    if index_array.shape != gradient.shape:
+        raise ValueError(
+            f"indices must have the shape of grad_output {gradient.shape}, "
+            f"got {index_array.shape}"
+        )
+    shape = _arrays.as_shape("input_shape", input_shape, gradient.ndim)
+    _arrays.check_pooling_shape("input_shape", shape, n_dims)
+    if shape[:-n_dims] != gradient.shape[:-n_dims]:
+        raise ValueError(
+            f"input_shape {shape} does not match grad_output {gradient.shape} on the batch "
+            f"and channel axes"
+        )
+    grad_input = _arrays.output_array("out", out, shape, gradient.dtype,
+                                      (gradient, index_array))
+    if grad_input.size == 0:
+        return grad_input
+    plane_count = int(np.prod(shape[:-n_dims], dtype=np.int64))
+    out_of_range = kernels.max_pool_backward(
+        np.ascontiguousarray(gradient).reshape(plane_count, -1),
+        np.ascontiguousarray(index_array, dtype=_arrays.INDEX_DTYPE).reshape(plane_count, -1),
+        grad_input.reshape(plane_count, -1),
+        n_threads=_arrays.n_threads_for(n_threads, grad_input.size),
+    )
+    if out_of_range:
+        plane_size = int(np.prod(shape[-n_dims:]))
+        raise ValueError(
+            f"indices must lie in [0, {plane_size}) (the input plane of input_shape {shape}); "
+            f"{out_of_range} do not"
+        )
+    return grad_input
+
+
+def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
+               return_indices=False, *, out=None, n_threads=None):
+    return _max_pool(1, input, kernel_size, stride, padding, dilation, ceil_mode,
+                     return_indices, out, n_threads)
+
+
+def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
+               return_indices=False, *, out=None, n_threads=None):
+    return _max_pool(2, input, kernel_size, stride, padding, dilation, ceil_mode,
+                     return_indices, out, n_threads)
+
+
+def max_pool3d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
+               return_indices=False, *, out=None, n_threads=None):
+    return _max_pool(3, input, kernel_size, stride, padding, dilation, ceil_mode,
+                     return_indices, out, n_threads)
+
+
+def max_pool1d_backward(grad_output, indices, input_shape, *, out=None, n_threads=None):
+    return _max_pool_backward(1, grad_output, indices, input_shape, out, n_threads)
+
+
+def max_pool2d_backward(grad_output, indices, input_shape, *, out=None, n_threads=None):
+    return _max_pool_backward(2, grad_output, indices, input_shape, out, n_threads)
+
+
+def max_pool3d_backward(grad_output, indices, input_shape, *, out=None, n_threads=None):
+    return _max_pool_backward(3, grad_output, indices, input_shape, out, n_threads)
+
+
+_SPATIAL = {1: ("L", "OL", "w", "L"), 2: ("H, W", "OH, OW", "h*W + w", "H*W"),
+            3: ("D, H, W", "OD, OH, OW", "(d*H + h)*W + w", "D*H*W")}
+
+_FORWARD_EXAMPLES = {
+    1: """>>> x = np.array([[[1., 5., 2., 0., 3.]]], dtype=np.float32)
+>>> values, indices = cypool.max_pool1d(x, 3, stride=1, return_indices=True)
+>>> values
+array([[[5., 5., 3.]]], dtype=float32)
+>>> indices
+array([[[1, 1, 4]]])""",
+    2: """>>> x = np.arange(20, dtype=np.float64).reshape(1, 1, 4, 5)
+>>> cypool.max_pool2d(x, (2, 3), stride=2, padding=(0, 1))
+array([[[[ 6.,  8.,  9.],
+         [16., 18., 19.]]]])""",
+    3: """>>> x = np.arange(32, dtype=np.float32).reshape(1, 2, 2, 2, 4)
+>>> values, indices = cypool.max_pool3d(x, 2, return_indices=True)
+>>> values.shape, indices[0, 1].ravel().tolist()
+((1, 2, 1, 1, 2), [13, 15])""",
+}
+
+_BACKWARD_EXAMPLES = {
+    1: """>>> x = np.array([[1., 5., 2., 0., 3.]])
+>>> values, indices = cypool.max_pool1d(x, 3, stride=1, return_indices=True)
+>>> cypool.max_pool1d_backward(np.ones_like(values), indices, x.shape)
+array([[0., 2., 0., 0., 1.]])""",
+    2: """>>> x = np.arange(16, dtype=np.float32).reshape(1, 4, 4)
+>>> values, indices = cypool.max_pool2d(x, 2, return_indices=True)
+>>> cypool.max_pool2d_backward(np.ones_like(values), indices, x.shape)[0]
+array([[0., 0., 0., 0.],
+       [0., 1., 0., 1.],
+       [0., 0., 0., 0.],
+       [0., 1., 0., 1.]], dtype=float32)""",
+    3: """>>> x = np.arange(8, dtype=np.float32).reshape(1, 1, 2, 2, 2)
+>>> values, indices = cypool.max_pool3d(x, 2, return_indices=True)
+>>> cypool.max_pool3d_backward(values, indices, x.shape).ravel().tolist()
+[0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 7.0]""",
+}
+
+for _n, (_forward, _backward) in {
+    1: (max_pool1d, max_pool1d_backward),
+    2: (max_pool2d, max_pool2d_backward),
+    3: (max_pool3d, max_pool3d_backward),
+}.items():
+    _spatial, _out_spatial, _formula, _plane = _SPATIAL[_n]
+    _forward.__doc__ = _FORWARD_DOC.format(
+        n=_n, spatial=_spatial, out_spatial=_out_spatial, index_formula=f"``{_formula}``",
+        example=_FORWARD_EXAMPLES[_n])
+    _backward.__doc__ = _BACKWARD_DOC.format(
+        n=_n, out_spatial=_out_spatial, plane_size=_plane, example=_BACKWARD_EXAMPLES[_n])

@@ -1,0 +1,185 @@
+"""Pooling geometry: size-argument normalisation, output sizes and window checks.
+
+Everything about window arithmetic lives here, in pure Python, so each rule is stated once.
+"""
+
+from __future__ import annotations
+
+import operator
+from dataclasses import dataclass
+
+import numpy as np
+
+# Larger size arguments are nonsense for any array that fits in memory and would overflow the
+# kernels' 64-bit window arithmetic (products of three axes, position * stride).
+SIZE_ARGUMENT_LIMIT = 2**40
+
+
+def as_size_tuple(name: str, value, n_dims: int) -> tuple[int, ...]:
+    """``value`` as a tuple of ``n_dims`` Python ints.
+
+    A scalar applies to every spatial axis; a sequence gives one value per axis (a 1-element
+    sequence is broadcast, as PyTorch does). Raises TypeError for non-integers (bools included)
+    and ValueError for a sequence of the wrong length.
+    """
+    if isinstance(value, (tuple, list)):
+        items = tuple(value)
+        if len(items) == 1:
+            items = items * n_dims
+        if len(items) != n_dims:
+            raise ValueError(
+                f"{name} must be an int or a sequence of {n_dims} ints, got {value!r} "
+                f"({len(items)} values)"
+            )
+    else:
+        items = (value,) * n_dims
+    result = []
+    for item in items:
+        if isinstance(item, bool):
+            raise TypeError(f"{name} must hold integers, got {value!r}")
+        try:
+            integer = operator.index(item)
+        except TypeError:
+            raise TypeError(
+                f"{name} must be an int or a sequence of {n_dims} ints, got {value!r}"
+            ) from None
+        if abs(integer) > SIZE_ARGUMENT_LIMIT:
+            raise ValueError(f"{name} is too large: {value!r} (limit {SIZE_ARGUMENT_LIMIT})")
+        result.append(integer)
+    return tuple(result)
+
+
+def as_flag(name: str, value) -> bool:
+    """A bool argument: True, False, NumPy bools, or the ints 0 and 1."""
+    if isinstance(value, (bool, np.bool_)) or (isinstance(value, int) and value in (0, 1)):
+        return bool(value)
+    raise TypeError(f"{name} must be a bool, got {value!r}")
+
+
+def pooling_output_size(
+    length: int, kernel: int, stride: int, padding: int, dilation: int, ceil_mode: bool
+) -> int:
+    """Output length of one axis, PyTorch's ``pooling_output_shape``.
+
+    ``floor((length + 2 * padding - dilation * (kernel - 1) - 1) / stride) + 1``, rounded up
+    instead with ``ceil_mode``; in ceil mode the last window must start inside the input or the
+    left padding, else it is dropped.
+    """
+    span = length + 2 * padding - dilation * (kernel - 1) - 1
+    if ceil_mode:
+        span += stride - 1
+    size = span // stride + 1  # floor division, also for a negative span
+    if ceil_mode and (size - 1) * stride >= length + padding:
+        size -= 1
+    return size
+
+
+@dataclass(frozen=True)
+class Geometry:
+    """A validated pooling window over ``input_size`` (the spatial axes only)."""
+
+    input_size: tuple[int, ...]
+    kernel: tuple[int, ...]
+    stride: tuple[int, ...]
+    padding: tuple[int, ...]
+    dilation: tuple[int, ...]
+    output_size: tuple[int, ...]
+
+    def as_3d(self) -> dict[str, tuple[int, ...]]:
+        """Kernel arguments for the 3-d kernels: missing leading axes get a 1-tap window."""
+        missing = 3 - len(self.kernel)
+        return {
+            "kernel": (1,) * missing + self.kernel,
+            "stride": (1,) * missing + self.stride,
+            "padding": (0,) * missing + self.padding,
+            "dilation": (1,) * missing + self.dilation,
+        }
+
+
+def pool_geometry(
+    input_size: tuple[int, ...],
+    kernel_size,
+    stride,
+    padding,
+    dilation,
+    ceil_mode,
+) -> Geometry:
+    """Normalise and check the window arguments of a pooling op over ``input_size``.
+
+    ``stride=None`` (or an empty sequence, as ``torch.nn.functional`` allows) means
+    ``stride = kernel_size``. Raises ValueError naming the argument for non-positive sizes,
+    padding above half the kernel, and an output smaller than 1; TypeError for non-integers.
+    """
+    n_dims = len(input_size)
+    kernel = as_size_tuple("kernel_size", kernel_size, n_dims)
+    if stride is None or (isinstance(stride, (tuple, list)) and len(stride) == 0):
+        strides = kernel
+    else:
+        strides = as_size_tuple("stride", stride, n_dims)
+    paddings = as_size_tuple("padding", padding, n_dims)
+    dilations = as_size_tuple("dilation", dilation, n_dims)
+    for name, values in (("kernel_size", kernel), ("stride", strides), ("dilation", dilations)):
+        if min(values) <= 0:
+            raise ValueError(f"{name} must be positive, got {values}")
+    if min(paddings) < 0:
+        raise ValueError(f"padding must be non-negative, got {paddings}")
+    if any(p > k // 2 for p, k in zip(paddings, kernel)):
+        raise ValueError(
+            f"padding must be at most half of kernel_size, got padding={paddings} "
+            f"for kernel_size={kernel}"
+        )
+    output_size = tuple(
+        pooling_output_size(length, k, s, p, d, as_flag("ceil_mode", ceil_mode))
+        for length, k, s, p, d in zip(input_size, kernel, strides, paddings, dilations)
+    )
+    if min(output_size) < 1:
+        raise ValueError(
+            f"output size is too small: input size {input_size} with kernel_size={kernel}, "
+            f"stride={strides}, padding={paddings}, dilation={dilations} gives {output_size}"
+        )
+    return Geometry(input_size, kernel, strides, paddings, dilations, output_size)
+
+
+def check_windows_hold_input(geometry: Geometry) -> None:
+    """Reject a max-pool geometry with a window made only of padding.
+
+    Dilation makes it possible (length 1, kernel 2, dilation 2, padding 1): PyTorch then returns
+    -inf with an index outside the plane, and its backward writes out of bounds. Only windows
+    that start in the left padding can miss the input: later ones start at a real element.
+    """
+    for axis, (length, k, s, p, d, out) in enumerate(
+        zip(
+            geometry.input_size,
+            geometry.kernel,
+            geometry.stride,
+            geometry.padding,
+            geometry.dilation,
+            geometry.output_size,
+        )
+    ):
+        for o in range(min(out, p // s + 1)):
+            start = o * s - p
+            first_real_tap = -(start // d)  # ceil(-start / d): the first tap at or past 0
+            if first_real_tap >= k or start + first_real_tap * d >= length:
+                raise ValueError(
+                    f"max pooling window {o} of spatial axis {axis} covers only padding "
+                    f"(input size {length}, kernel_size={k}, stride={s}, padding={p}, "
+                    f"dilation={d}); its maximum would be undefined"
+                )
+
+
+def check_divisor_override(divisor_override) -> int:
+    """``None`` -> 0 (the kernels' 'no override'); else a positive int."""
+    if divisor_override is None:
+        return 0
+    if isinstance(divisor_override, bool):
+        raise TypeError(f"divisor_override must be an int or None, got {divisor_override!r}")
+    try:
+        value = operator.index(divisor_override)
+    except TypeError:
+        raise TypeError(
+            f"divisor_override must be an int or None, got {divisor_override!r}"
+        ) from None
+    if value <= 0 or value > SIZE_ARGUMENT_LIMIT:
+        raise ValueError(f"divisor_override must be a positive int, got {divisor_override!r}")
+    return value
