@@ -152,49 +152,85 @@ cdef inline void max_point(const floating* plane, floating* values, int64_t* ind
                     best_position = position
                     started = True
     values[ow] = best
-    indices[ow] = best_position
+    if indices != NULL:
+        indices[ow] = best_position
 
 
-cdef inline void max_first_tap(const floating* plane, Py_ssize_t offset, Py_ssize_t stride,
-                               floating* values, int64_t* indices, Py_ssize_t first,
-                               Py_ssize_t stop) noexcept nogil:
-    cdef Py_ssize_t ow
-    for ow in range(first, stop):
-        values[ow] = plane[offset + ow * stride]
-        indices[ow] = offset + ow * stride
+cdef inline void max_width_taps(const floating* plane, Py_ssize_t offset, Py_ssize_t stride,
+                                Py_ssize_t taps, Py_ssize_t dilation, floating* values,
+                                int64_t* indices, Py_ssize_t first, Py_ssize_t stop,
+                                bint is_first, bint with_indices) noexcept nogil:
+    """Merge the `taps` width taps of one input row into the running maxima of the output
+    columns [first, stop); input column of tap t for column ow: offset + ow*stride + t*dilation.
 
-
-cdef inline void max_next_tap(const floating* plane, Py_ssize_t offset, Py_ssize_t stride,
-                              floating* values, int64_t* indices, Py_ssize_t first,
-                              Py_ssize_t stop) noexcept nogil:
-    cdef Py_ssize_t ow
-    cdef floating value
+    The running maximum stays in registers across the row's taps, and the loop over columns
+    vectorises; callers pass literal stride/taps/dilation/is_first/with_indices so that each
+    inlined copy is specialised (fully unrolled taps, constant-stride loads).
+    """
+    cdef Py_ssize_t ow, t, position, best_position = 0
+    cdef floating best, value
     cdef bint take
     for ow in range(first, stop):
-        value = plane[offset + ow * stride]
-        take = max_takes(value, values[ow])
-        values[ow] = value if take else values[ow]
-        indices[ow] = (offset + ow * stride) if take else indices[ow]
-
-
-cdef inline void max_tap(const floating* plane, Py_ssize_t offset, Py_ssize_t stride,
-                         floating* values, int64_t* indices, Py_ssize_t first,
-                         Py_ssize_t stop, bint is_first) noexcept nogil:
-    # Literal strides let the compiler specialise the inlined loops for the common cases.
-    if is_first:
-        if stride == 1:
-            max_first_tap(plane, offset, 1, values, indices, first, stop)
-        elif stride == 2:
-            max_first_tap(plane, offset, 2, values, indices, first, stop)
+        position = offset + ow * stride
+        if is_first:
+            best = plane[position]
+            best_position = position
         else:
-            max_first_tap(plane, offset, stride, values, indices, first, stop)
+            best = values[ow]
+            if with_indices:
+                best_position = indices[ow]
+        for t in range(1 if is_first else 0, taps):
+            value = plane[position + t * dilation]
+            take = max_takes(value, best)
+            best = value if take else best
+            if with_indices:
+                best_position = (position + t * dilation) if take else best_position
+        values[ow] = best
+        if with_indices:
+            indices[ow] = best_position
+
+
+cdef inline void max_width_shapes(const floating* plane, Py_ssize_t offset, Py_ssize_t stride,
+                                  Py_ssize_t taps, Py_ssize_t dilation, floating* values,
+                                  int64_t* indices, Py_ssize_t first, Py_ssize_t stop,
+                                  bint is_first, bint with_indices) noexcept nogil:
+    # Specialised copies for the window widths that dominate real networks.
+    if dilation == 1 and stride == 2 and taps == 2:
+        max_width_taps(plane, offset, 2, 2, 1, values, indices, first, stop, is_first,
+                       with_indices)
+    elif dilation == 1 and stride == 2 and taps == 3:
+        max_width_taps(plane, offset, 2, 3, 1, values, indices, first, stop, is_first,
+                       with_indices)
+    elif dilation == 1 and stride == 1 and taps == 3:
+        max_width_taps(plane, offset, 1, 3, 1, values, indices, first, stop, is_first,
+                       with_indices)
+    elif dilation == 1 and stride == 1 and taps == 2:
+        max_width_taps(plane, offset, 1, 2, 1, values, indices, first, stop, is_first,
+                       with_indices)
     else:
-        if stride == 1:
-            max_next_tap(plane, offset, 1, values, indices, first, stop)
-        elif stride == 2:
-            max_next_tap(plane, offset, 2, values, indices, first, stop)
+        max_width_taps(plane, offset, stride, taps, dilation, values, indices, first, stop,
+                       is_first, with_indices)
+
+
+cdef inline void max_width_pass(const floating* plane, Py_ssize_t offset, const Window* w,
+                                floating* values, int64_t* indices, Py_ssize_t first,
+                                Py_ssize_t stop, bint is_first) noexcept nogil:
+    """One input row's taps for the interior columns; `indices` may be NULL (values only)."""
+    cdef Py_ssize_t stride = w.stride[2], taps = w.kernel[2], dilation = w.dilation[2]
+    if indices != NULL:
+        if is_first:
+            max_width_shapes(plane, offset, stride, taps, dilation, values, indices, first,
+                             stop, True, True)
         else:
-            max_next_tap(plane, offset, stride, values, indices, first, stop)
+            max_width_shapes(plane, offset, stride, taps, dilation, values, indices, first,
+                             stop, False, True)
+    else:
+        if is_first:
+            max_width_shapes(plane, offset, stride, taps, dilation, values, indices, first,
+                             stop, True, False)
+        else:
+            max_width_shapes(plane, offset, stride, taps, dilation, values, indices, first,
+                             stop, False, False)
 
 
 cdef inline void max_row(const floating* plane, floating* values, int64_t* indices,
@@ -215,16 +251,15 @@ cdef inline void max_row(const floating* plane, floating* values, int64_t* indic
                   d_start, h_start, ow)
     if ow_first == ow_stop:
         return
-    # Interior columns: one pass over the row per tap, taps in raster order, so each output
-    # element sees its taps in the same order as the scalar rule above.
+    # Interior columns: one pass per input row of the window, rows in raster order and each
+    # row's taps left to right, so every output element sees its taps in raster order.
     for kd in range(d_first, d_stop):
         for kh in range(h_first, h_stop):
             row_start = ((d_start + kd * w.dilation[0]) * w.in_size[1]
                          + h_start + kh * w.dilation[1]) * w.in_size[2]
-            for kw in range(w.kernel[2]):
-                max_tap(plane, row_start + kw * w.dilation[2] - w.padding[2], w.stride[2],
-                        values, indices, ow_first, ow_stop, is_first)
-                is_first = False
+            max_width_pass(plane, row_start - w.padding[2], w, values, indices, ow_first,
+                           ow_stop, is_first)
+            is_first = False
 
 
 def max_pool_forward(const floating[:, :, :, ::1] input,
@@ -232,7 +267,9 @@ def max_pool_forward(const floating[:, :, :, ::1] input,
                      int64_t[:, :, :, ::1] indices_out,
                      tuple kernel, tuple stride, tuple padding, tuple dilation,
                      int n_threads):
-    """Max pooling with argmax indices over (planes, D, H, W) -> (planes, OD, OH, OW)."""
+    """Max pooling over (planes, D, H, W) -> (planes, OD, OH, OW); the argmax goes to
+    indices_out unless it is None (a values-only pass moves less memory)."""
+    cdef bint with_indices = indices_out is not None
     cdef Window w = make_window((input.shape[1], input.shape[2], input.shape[3]), (values_out.shape[1], values_out.shape[2], values_out.shape[3]),
                                 kernel, stride, padding, dilation)
     cdef Py_ssize_t rows_per_plane = w.out_size[0] * w.out_size[1]
@@ -243,7 +280,7 @@ def max_pool_forward(const floating[:, :, :, ::1] input,
         od = (row - plane * rows_per_plane) // w.out_size[1]
         oh = row - plane * rows_per_plane - od * w.out_size[1]
         max_row(&input[plane, 0, 0, 0], &values_out[plane, od, oh, 0],
-                &indices_out[plane, od, oh, 0], &w, od, oh)
+                &indices_out[plane, od, oh, 0] if with_indices else NULL, &w, od, oh)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -327,30 +364,46 @@ cdef inline void avg_point(const floating* plane, floating* out, const Window* w
     out[ow] = total / <floating>divisor
 
 
-cdef inline void avg_tap(const floating* plane, Py_ssize_t offset, Py_ssize_t stride,
-                         floating* out, Py_ssize_t first, Py_ssize_t stop,
-                         bint is_first) noexcept nogil:
-    cdef Py_ssize_t ow
-    cdef floating zero = 0
-    if is_first:
+cdef inline void avg_width_taps(const floating* plane, Py_ssize_t offset, Py_ssize_t stride,
+                                Py_ssize_t taps, floating* sums, Py_ssize_t first,
+                                Py_ssize_t stop, bint is_first) noexcept nogil:
+    """Add the `taps` width taps of one input row to the running sums of the output columns
+    [first, stop), left to right; input column of tap t for column ow: offset + ow*stride + t.
+    Callers pass literal stride/taps/is_first so that each inlined copy is specialised."""
+    cdef Py_ssize_t ow, t, position
+    cdef floating total, zero = 0
+    for ow in range(first, stop):
+        position = offset + ow * stride
         # zero + x, not x: a sum that starts from +0 turns a lone -0.0 into +0.0, as PyTorch's.
-        for ow in range(first, stop):
-            out[ow] = zero + plane[offset + ow * stride]
-    else:
-        for ow in range(first, stop):
-            out[ow] = out[ow] + plane[offset + ow * stride]
+        total = (zero if is_first else sums[ow]) + plane[position]
+        for t in range(1, taps):
+            total = total + plane[position + t]
+        sums[ow] = total
 
 
-cdef inline void avg_tap_dispatch(const floating* plane, Py_ssize_t offset, Py_ssize_t stride,
-                                  floating* out, Py_ssize_t first, Py_ssize_t stop,
-                                  bint is_first) noexcept nogil:
-    # Literal strides let the compiler specialise the inlined loops for the common cases.
-    if stride == 1:
-        avg_tap(plane, offset, 1, out, first, stop, is_first)
-    elif stride == 2:
-        avg_tap(plane, offset, 2, out, first, stop, is_first)
+cdef inline void avg_width_pass(const floating* plane, Py_ssize_t offset, const Window* w,
+                                floating* sums, Py_ssize_t first, Py_ssize_t stop,
+                                bint is_first) noexcept nogil:
+    # Specialised copies for the window widths that dominate real networks.
+    cdef Py_ssize_t stride = w.stride[2], taps = w.kernel[2]
+    if is_first:
+        if stride == 2 and taps == 2:
+            avg_width_taps(plane, offset, 2, 2, sums, first, stop, True)
+        elif stride == 2 and taps == 3:
+            avg_width_taps(plane, offset, 2, 3, sums, first, stop, True)
+        elif stride == 1 and taps == 3:
+            avg_width_taps(plane, offset, 1, 3, sums, first, stop, True)
+        else:
+            avg_width_taps(plane, offset, stride, taps, sums, first, stop, True)
     else:
-        avg_tap(plane, offset, stride, out, first, stop, is_first)
+        if stride == 2 and taps == 2:
+            avg_width_taps(plane, offset, 2, 2, sums, first, stop, False)
+        elif stride == 2 and taps == 3:
+            avg_width_taps(plane, offset, 2, 3, sums, first, stop, False)
+        elif stride == 1 and taps == 3:
+            avg_width_taps(plane, offset, 1, 3, sums, first, stop, False)
+        else:
+            avg_width_taps(plane, offset, stride, taps, sums, first, stop, False)
 
 
 cdef inline void avg_row(const floating* plane, floating* out, const Window* w,
@@ -380,10 +433,9 @@ cdef inline void avg_row(const floating* plane, floating* out, const Window* w,
     for kd in range(d_first, d_stop):
         for kh in range(h_first, h_stop):
             row_start = ((d_start + kd) * w.in_size[1] + h_start + kh) * w.in_size[2]
-            for kw in range(w.kernel[2]):
-                avg_tap_dispatch(plane, row_start + kw - w.padding[2], w.stride[2], out,
-                                 ow_first, ow_stop, is_first)
-                is_first = False
+            avg_width_pass(plane, row_start - w.padding[2], w, out, ow_first, ow_stop,
+                           is_first)
+            is_first = False
     # Interior windows are never clipped along the width.
     divisor = divisor_override if divisor_override > 0 else row_divisor * w.kernel[2]
     interior_divisor = <floating>divisor
@@ -428,39 +480,86 @@ cdef inline void covering_outputs(Py_ssize_t position, Py_ssize_t kernel, Py_ssi
     stop[0] = hi if hi > lo else lo
 
 
+cdef inline void avg_spread_point(const floating* grad_output_row, floating* grad_row,
+                                  const Window* w, Py_ssize_t row_divisor,
+                                  bint count_include_pad, Py_ssize_t divisor_override,
+                                  Py_ssize_t ow) noexcept nogil:
+    """Spread one output's share over its (possibly clipped) width window (scalar path)."""
+    cdef Py_ssize_t w_start = ow * w.stride[2] - w.padding[2]
+    cdef Py_ssize_t w_first, w_stop, iw, divisor
+    cdef floating delta
+    if divisor_override > 0:
+        divisor = divisor_override
+    else:
+        divisor = row_divisor * axis_count(w_start, w.in_size[2], w.kernel[2], w.padding[2],
+                                           count_include_pad)
+    delta = grad_output_row[ow] / <floating>divisor
+    valid_taps(w_start, w.in_size[2], w.kernel[2], 1, &w_first, &w_stop)
+    for iw in range(w_start + w_first, w_start + w_stop):
+        grad_row[iw] = grad_row[iw] + delta
+
+
+cdef inline void avg_spread_taps(const floating* grad_output_row, floating* grad_row,
+                                 Py_ssize_t offset, Py_ssize_t stride, Py_ssize_t taps,
+                                 floating divisor, Py_ssize_t first,
+                                 Py_ssize_t stop) noexcept nogil:
+    """Spread the output columns [first, stop) (whole windows inside the row) over the input;
+    input column of tap t for column ow: offset + ow*stride + t.
+
+    Taps run from last to first: for any one input column that visits the covering outputs
+    in ascending order, the order of PyTorch's scatter. Each inner loop writes distinct
+    columns, so it vectorises. Callers pass literal stride/taps for the common shapes."""
+    cdef Py_ssize_t ow, t
+    for t in range(taps - 1, -1, -1):
+        for ow in range(first, stop):
+            grad_row[offset + ow * stride + t] = (grad_row[offset + ow * stride + t]
+                                                  + grad_output_row[ow] / divisor)
+
+
 cdef inline void avg_backward_row(const floating* grad_plane, floating* grad_row,
                                   const Window* w, Py_ssize_t id, Py_ssize_t ih,
                                   bint count_include_pad,
                                   Py_ssize_t divisor_override) noexcept nogil:
-    cdef Py_ssize_t in_width = w.in_size[2], out_width = w.out_size[2]
-    cdef Py_ssize_t od_first, od_stop, oh_first, oh_stop, od, oh, ow, iw, w_start
-    cdef Py_ssize_t w_first, w_stop, row_divisor, divisor
+    cdef Py_ssize_t od_first, od_stop, oh_first, oh_stop, od, oh, ow, iw
+    cdef Py_ssize_t ow_first, ow_stop, row_divisor, stride = w.stride[2], taps = w.kernel[2]
+    cdef Py_ssize_t offset = -w.padding[2]
     cdef const floating* grad_output_row
-    cdef floating delta
-    for iw in range(in_width):
+    cdef floating divisor
+    for iw in range(w.in_size[2]):
         grad_row[iw] = 0
     covering_outputs(id, w.kernel[0], w.stride[0], w.padding[0], w.out_size[0],
                      &od_first, &od_stop)
     covering_outputs(ih, w.kernel[1], w.stride[1], w.padding[1], w.out_size[1],
                      &oh_first, &oh_stop)
+    interior_columns(w, &ow_first, &ow_stop)
     for od in range(od_first, od_stop):
         for oh in range(oh_first, oh_stop):
             row_divisor = (axis_count(od * w.stride[0] - w.padding[0], w.in_size[0],
                                       w.kernel[0], w.padding[0], count_include_pad)
                            * axis_count(oh * w.stride[1] - w.padding[1], w.in_size[1],
                                         w.kernel[1], w.padding[1], count_include_pad))
-            grad_output_row = grad_plane + (od * w.out_size[1] + oh) * out_width
-            for ow in range(out_width):
-                w_start = ow * w.stride[2] - w.padding[2]
-                if divisor_override > 0:
-                    divisor = divisor_override
-                else:
-                    divisor = row_divisor * axis_count(w_start, in_width, w.kernel[2],
-                                                       w.padding[2], count_include_pad)
-                delta = grad_output_row[ow] / <floating>divisor
-                valid_taps(w_start, in_width, w.kernel[2], 1, &w_first, &w_stop)
-                for iw in range(w_start + w_first, w_start + w_stop):
-                    grad_row[iw] = grad_row[iw] + delta
+            grad_output_row = grad_plane + (od * w.out_size[1] + oh) * w.out_size[2]
+            # Left border, interior, right border: ascending output columns overall.
+            for ow in range(ow_first):
+                avg_spread_point(grad_output_row, grad_row, w, row_divisor, count_include_pad,
+                                 divisor_override, ow)
+            divisor = <floating>(divisor_override if divisor_override > 0
+                                 else row_divisor * taps)
+            if stride == 2 and taps == 2:
+                avg_spread_taps(grad_output_row, grad_row, offset, 2, 2, divisor, ow_first,
+                                ow_stop)
+            elif stride == 2 and taps == 3:
+                avg_spread_taps(grad_output_row, grad_row, offset, 2, 3, divisor, ow_first,
+                                ow_stop)
+            elif stride == 1 and taps == 3:
+                avg_spread_taps(grad_output_row, grad_row, offset, 1, 3, divisor, ow_first,
+                                ow_stop)
+            else:
+                avg_spread_taps(grad_output_row, grad_row, offset, stride, taps, divisor,
+                                ow_first, ow_stop)
+            for ow in range(ow_stop, w.out_size[2]):
+                avg_spread_point(grad_output_row, grad_row, w, row_divisor, count_include_pad,
+                                 divisor_override, ow)
 
 
 def avg_pool_backward(const floating[:, :, :, ::1] grad_output,

@@ -116,14 +116,15 @@ def _max_pool(n_dims, input, kernel_size, stride, padding, dilation, ceil_mode,
     else:
         values_out, indices_out = out, None
     values = _arrays.output_array("out", values_out, output_shape, array.dtype, (array,))
-    # The kernel always records the argmax; without return_indices it goes to scratch space.
-    indices = _arrays.output_array("out", indices_out, output_shape, _arrays.INDEX_DTYPE,
-                                   (array, values))
+    indices = None
+    if return_indices:
+        indices = _arrays.output_array("out", indices_out, output_shape, _arrays.INDEX_DTYPE,
+                                       (array, values))
     if values.size:
         window_taps = int(np.prod(geometry.kernel))
         kernels.max_pool_forward(
             _arrays.planes(array, n_dims), _arrays.planes(values, n_dims),
-            _arrays.planes(indices, n_dims), **geometry.as_3d(),
+            None if indices is None else _arrays.planes(indices, n_dims), **geometry.as_3d(),
             n_threads=_arrays.n_threads_for(n_threads, values.size * window_taps),
         )
     return (values, indices) if return_indices else values

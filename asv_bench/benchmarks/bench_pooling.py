@@ -1,0 +1,80 @@
+"""Speed and peak memory of every public op, over the cases of cases.py and 1 and 2 threads,
+with PyTorch's CPU op timed beside it in the same run when torch is importable."""
+
+import numpy as np
+
+import cypool
+
+from .cases import AVG_CASES, MAX_CASES, THREADS, make_case
+
+
+class MaxPool:
+    params = (MAX_CASES, THREADS)
+    param_names = ["case", "threads"]
+    timeout = 120
+
+    def setup(self, case, threads):
+        self.x, n_dims, self.window, self.extra = make_case(case)
+        self.forward = getattr(cypool, f"max_pool{n_dims}d")
+        self.backward = getattr(cypool, f"max_pool{n_dims}d_backward")
+        self.values, self.indices = self.forward(self.x, **self.window, **self.extra,
+                                                 return_indices=True)
+        self.grad = np.ones_like(self.values)
+        self.grad_input = np.empty_like(self.x)
+
+    def time_forward_with_indices(self, case, threads):
+        self.forward(self.x, **self.window, **self.extra, return_indices=True,
+                     n_threads=threads)
+
+    def time_forward_values_only(self, case, threads):
+        self.forward(self.x, **self.window, **self.extra, n_threads=threads)
+
+    def time_forward_into_out(self, case, threads):
+        self.forward(self.x, **self.window, **self.extra, return_indices=True,
+                     out=(self.values, self.indices), n_threads=threads)
+
+    def time_backward(self, case, threads):
+        self.backward(self.grad, self.indices, self.x.shape, n_threads=threads)
+
+    def peakmem_forward_with_indices(self, case, threads):
+        self.forward(self.x, **self.window, **self.extra, return_indices=True,
+                     n_threads=threads)
+
+
+class AvgPool:
+    params = (AVG_CASES, THREADS)
+    param_names = ["case", "threads"]
+    timeout = 120
+
+    def setup(self, case, threads):
+        self.x, n_dims, self.window, self.extra = make_case(case)
+        self.forward = getattr(cypool, f"avg_pool{n_dims}d")
+        self.backward = getattr(cypool, f"avg_pool{n_dims}d_backward")
+        self.result = self.forward(self.x, **self.window, **self.extra)
+        self.grad = np.ones_like(self.result)
+
+    def time_forward(self, case, threads):
+        self.forward(self.x, **self.window, **self.extra, n_threads=threads)
+
+    def time_forward_into_out(self, case, threads):
+        self.forward(self.x, **self.window, **self.extra, out=self.result, n_threads=threads)
+
+    def time_backward(self, case, threads):
+        self.backward(self.grad, self.x.shape, **self.window, **self.extra, n_threads=threads)
+
+    def peakmem_forward(self, case, threads):
+        self.forward(self.x, **self.window, **self.extra, n_threads=threads)
+
+
+class MemoryFloor:
+    """np.copyto of 256 MB: the bandwidth that a pass's memory floor is measured against."""
+
+    params = THREADS
+    param_names = ["threads"]
+
+    def setup(self, threads):
+        self.source = np.ones(1 << 26, dtype=np.float32)
+        self.target = np.empty_like(self.source)
+
+    def time_copyto_256MB(self, threads):
+        np.copyto(self.target, self.source)

@@ -1,0 +1,40 @@
+"""The shapes cypool is measured on, in one place (float32 NCHW unless said).
+
+Each case: (pool kind, input shape, kernel_size, stride, padding, extra keyword arguments).
+The first six are the public targets of the speed issue; the rest cover odd sizes, 1-d and
+3-d, float64, ceil_mode, overlapping stride 1 and count_include_pad=False.
+"""
+
+import numpy as np
+
+CASES = {
+    "resnet_stem": ("max", (32, 64, 112, 112), 3, 2, 1, {}),
+    "vgg_block": ("max", (32, 128, 56, 56), 2, 2, 0, {}),
+    "small_batch": ("max", (1, 64, 56, 56), 2, 2, 0, {}),
+    "big_image": ("max", (1, 3, 2048, 2048), 2, 2, 0, {}),
+    "densenet_transition": ("avg", (32, 256, 28, 28), 2, 2, 0, {}),
+    "resnet_stem_avg": ("avg", (32, 64, 112, 112), 3, 2, 1, {}),
+    "odd_ceil_max": ("max", (16, 64, 57, 43), 3, 2, 1, {"ceil_mode": True}),
+    "overlap_s1_max": ("max", (8, 64, 64, 64), 3, 1, 1, {}),
+    "float64_max": ("max", (16, 64, 56, 56), 2, 2, 0, {"dtype": np.float64}),
+    "signal_1d_max": ("max", (32, 64, 4096), 4, 4, 0, {}),
+    "volume_3d_max": ("max", (4, 32, 32, 64, 64), 2, 2, 0, {}),
+    "no_pad_count_avg": ("avg", (32, 64, 112, 112), 3, 2, 1, {"count_include_pad": False}),
+    "odd_ceil_avg": ("avg", (16, 64, 57, 43), 3, 2, 1, {"ceil_mode": True}),
+    "float64_avg": ("avg", (16, 64, 56, 56), 2, 2, 0, {"dtype": np.float64}),
+    "volume_3d_avg": ("avg", (4, 32, 32, 64, 64), 2, 2, 0, {}),
+}
+
+MAX_CASES = [name for name, case in CASES.items() if case[0] == "max"]
+AVG_CASES = [name for name, case in CASES.items() if case[0] == "avg"]
+THREADS = [1, 2]
+
+
+def make_case(name):
+    """(input array, n spatial dims, window keyword arguments, extra op arguments)."""
+    kind, shape, kernel_size, stride, padding, extra = CASES[name]
+    extra = dict(extra)
+    dtype = extra.pop("dtype", np.float32)
+    x = np.random.default_rng(0).standard_normal(shape).astype(dtype)
+    window = {"kernel_size": kernel_size, "stride": stride, "padding": padding}
+    return x, len(shape) - 2, window, extra
