@@ -6,6 +6,7 @@ spatial axes left-padded with size-1 axes; everything that gets them there lives
 
 from __future__ import annotations
 
+import math
 import operator
 
 import numpy as np
@@ -64,7 +65,7 @@ def as_shape(name: str, value, ndim: int) -> tuple[int, ...]:
 def planes(array: np.ndarray, n_spatial: int) -> np.ndarray:
     """A C-contiguous ``(planes, D, H, W)`` view of a pooling array (copying if needed)."""
     spatial = array.shape[array.ndim - n_spatial:]
-    plane_count = int(np.prod(array.shape[: array.ndim - n_spatial], dtype=np.int64))
+    plane_count = math.prod(array.shape[: array.ndim - n_spatial])
     shape = (plane_count,) + (1,) * (3 - n_spatial) + tuple(spatial)
     return np.ascontiguousarray(array).reshape(shape)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from . import _arrays
@@ -116,7 +118,7 @@ def _avg_pool(n_dims, input, kernel_size, stride, padding, ceil_mode, count_incl
             _arrays.planes(array, n_dims), _arrays.planes(result, n_dims),
             window["kernel"], window["stride"], window["padding"], count_include_pad, divisor,
             n_threads=_arrays.n_threads_for(n_threads,
-                                            result.size * int(np.prod(geometry.kernel))),
+                                            result.size * math.prod(geometry.kernel)),
         )
     return result
 
@@ -143,7 +145,7 @@ def _avg_pool_backward(n_dims, grad_output, input_shape, kernel_size, stride, pa
             _arrays.planes(gradient, n_dims), _arrays.planes(grad_input, n_dims),
             window["kernel"], window["stride"], window["padding"], count_include_pad, divisor,
             n_threads=_arrays.n_threads_for(n_threads,
-                                            gradient.size * int(np.prod(geometry.kernel))),
+                                            gradient.size * math.prod(geometry.kernel)),
         )
     return grad_input
 

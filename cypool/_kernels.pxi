@@ -501,19 +501,45 @@ cdef inline void avg_spread_point(const floating* grad_output_row, floating* gra
 
 cdef inline void avg_spread_taps(const floating* grad_output_row, floating* grad_row,
                                  Py_ssize_t offset, Py_ssize_t stride, Py_ssize_t taps,
-                                 floating divisor, Py_ssize_t first,
-                                 Py_ssize_t stop) noexcept nogil:
+                                 floating divisor, Py_ssize_t first, Py_ssize_t stop,
+                                 bint is_first) noexcept nogil:
     """Spread the output columns [first, stop) (whole windows inside the row) over the input;
     input column of tap t for column ow: offset + ow*stride + t.
 
     Taps run from last to first: for any one input column that visits the covering outputs
     in ascending order, the order of PyTorch's scatter. Each inner loop writes distinct
-    columns, so it vectorises. Callers pass literal stride/taps for the common shapes."""
+    columns, so it vectorises. `is_first` (only when windows do not overlap along the width
+    and no earlier output row covers this input row) stores instead of adding to the zeros.
+    Callers pass literal stride/taps/is_first for the common shapes."""
     cdef Py_ssize_t ow, t
+    cdef floating zero = 0
     for t in range(taps - 1, -1, -1):
         for ow in range(first, stop):
-            grad_row[offset + ow * stride + t] = (grad_row[offset + ow * stride + t]
-                                                  + grad_output_row[ow] / divisor)
+            grad_row[offset + ow * stride + t] = (
+                (zero if is_first else grad_row[offset + ow * stride + t])
+                + grad_output_row[ow] / divisor)
+
+
+cdef inline void avg_spread_shapes(const floating* grad_output_row, floating* grad_row,
+                                   Py_ssize_t offset, Py_ssize_t stride, Py_ssize_t taps,
+                                   floating divisor, Py_ssize_t first, Py_ssize_t stop,
+                                   bint is_first) noexcept nogil:
+    # Specialised copies for the window widths that dominate real networks.
+    if is_first:
+        if stride == 2 and taps == 2:
+            avg_spread_taps(grad_output_row, grad_row, offset, 2, 2, divisor, first, stop, True)
+        else:
+            avg_spread_taps(grad_output_row, grad_row, offset, stride, taps, divisor, first,
+                            stop, True)
+    elif stride == 2 and taps == 2:
+        avg_spread_taps(grad_output_row, grad_row, offset, 2, 2, divisor, first, stop, False)
+    elif stride == 2 and taps == 3:
+        avg_spread_taps(grad_output_row, grad_row, offset, 2, 3, divisor, first, stop, False)
+    elif stride == 1 and taps == 3:
+        avg_spread_taps(grad_output_row, grad_row, offset, 1, 3, divisor, first, stop, False)
+    else:
+        avg_spread_taps(grad_output_row, grad_row, offset, stride, taps, divisor, first, stop,
+                        False)
 
 
 cdef inline void avg_backward_row(const floating* grad_plane, floating* grad_row,
@@ -525,6 +551,9 @@ cdef inline void avg_backward_row(const floating* grad_plane, floating* grad_row
     cdef Py_ssize_t offset = -w.padding[2]
     cdef const floating* grad_output_row
     cdef floating divisor
+    # Without width overlap the first covering output row meets only zeros in the interior:
+    # it can store instead of add.
+    cdef bint stores_first = stride >= taps
     for iw in range(w.in_size[2]):
         grad_row[iw] = 0
     covering_outputs(id, w.kernel[0], w.stride[0], w.padding[0], w.out_size[0],
@@ -545,18 +574,9 @@ cdef inline void avg_backward_row(const floating* grad_plane, floating* grad_row
                                  divisor_override, ow)
             divisor = <floating>(divisor_override if divisor_override > 0
                                  else row_divisor * taps)
-            if stride == 2 and taps == 2:
-                avg_spread_taps(grad_output_row, grad_row, offset, 2, 2, divisor, ow_first,
-                                ow_stop)
-            elif stride == 2 and taps == 3:
-                avg_spread_taps(grad_output_row, grad_row, offset, 2, 3, divisor, ow_first,
-                                ow_stop)
-            elif stride == 1 and taps == 3:
-                avg_spread_taps(grad_output_row, grad_row, offset, 1, 3, divisor, ow_first,
-                                ow_stop)
-            else:
-                avg_spread_taps(grad_output_row, grad_row, offset, stride, taps, divisor,
-                                ow_first, ow_stop)
+            avg_spread_shapes(grad_output_row, grad_row, offset, stride, taps, divisor,
+                              ow_first, ow_stop, stores_first and od == od_first
+                              and oh == oh_first)
             for ow in range(ow_stop, w.out_size[2]):
                 avg_spread_point(grad_output_row, grad_row, w, row_divisor, count_include_pad,
                                  divisor_override, ow)

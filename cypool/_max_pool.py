@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from . import _arrays
@@ -121,7 +123,7 @@ def _max_pool(n_dims, input, kernel_size, stride, padding, dilation, ceil_mode,
         indices = _arrays.output_array("out", indices_out, output_shape, _arrays.INDEX_DTYPE,
                                        (array, values))
     if values.size:
-        window_taps = int(np.prod(geometry.kernel))
+        window_taps = math.prod(geometry.kernel)
         kernels.max_pool_forward(
             _arrays.planes(array, n_dims), _arrays.planes(values, n_dims),
             None if indices is None else _arrays.planes(indices, n_dims), **geometry.as_3d(),
@@ -152,7 +154,7 @@ def _max_pool_backward(n_dims, grad_output, indices, input_shape, out, n_threads
                                       (gradient, index_array))
     if grad_input.size == 0:
         return grad_input
-    plane_count = int(np.prod(shape[:-n_dims], dtype=np.int64))
+    plane_count = math.prod(shape[:-n_dims])
     out_of_range = kernels.max_pool_backward(
         np.ascontiguousarray(gradient).reshape(plane_count, -1),
         np.ascontiguousarray(index_array, dtype=_arrays.INDEX_DTYPE).reshape(plane_count, -1),
@@ -160,7 +162,7 @@ def _max_pool_backward(n_dims, grad_output, indices, input_shape, out, n_threads
         n_threads=_arrays.n_threads_for(n_threads, grad_input.size),
     )
     if out_of_range:
-        plane_size = int(np.prod(shape[-n_dims:]))
+        plane_size = math.prod(shape[-n_dims:])
         raise ValueError(
             f"indices must lie in [0, {plane_size}) (the input plane of input_shape {shape}); "
             f"{out_of_range} do not"

@@ -1,0 +1,445 @@
+"""cypool against the NumPy reference: random problems (hypothesis) and named edge cases.
+
+Max pooling must give identical values (NaN where the reference has NaN) and identical
+indices; average pooling must be bitwise equal; backward passes must be bitwise equal to the
+reference, which adds contributions in PyTorch's order. No call may change its inputs.
+"""
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import cypool
+from cypool import reference
+from strategies import LAYOUTS, make_values, pool_cases, with_layout
+
+N_DIMS = [1, 2, 3]
+
+
+def api(name, n_dims, suffix=""):
+    """``api("max_pool", 2, "_backward")`` is ``cypool.max_pool2d_backward``."""
+    return getattr(cypool, f"{name}{n_dims}d{suffix}")
+
+
+def ref(name, n_dims, suffix=""):
+    """The reference function of the same name."""
+    return getattr(reference, f"{name}{n_dims}d{suffix}")
+
+
+def assert_same_array(actual, expected):
+    """Same type, dtype, shape and values (NaNs in the same places)."""
+    assert isinstance(actual, np.ndarray), type(actual)
+    assert actual.dtype == expected.dtype, (actual.dtype, expected.dtype)
+    assert actual.shape == expected.shape, (actual.shape, expected.shape)
+    np.testing.assert_array_equal(actual, expected, strict=True)
+
+
+def garbage(shape, dtype):
+    """An ``out=`` buffer full of values that must all be overwritten."""
+    if np.dtype(dtype).kind == "f":
+        return np.full(shape, np.nan, dtype=dtype)
+    return np.full(shape, -12345, dtype=dtype)
+
+
+def grad_like(case, layout="C"):
+    """A continuous gradient for the output of ``case``: float32 sums show their order."""
+    grad = make_values(case.out_shape, case.x.dtype, "normal", case.seed + 1)
+    return with_layout(grad, layout, channel_axis=len(case.out_shape) - case.n_dims - 1)
+
+
+# --------------------------------------------------------------------------------------
+# Random problems against the reference
+# --------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("n_dims", N_DIMS)
+@given(data=st.data())
+def test_max_pool_matches_reference(n_dims, data):
+    case = data.draw(pool_cases(n_dims, "max"), label="case")
+    x_before = case.x.copy()
+    expected_values, expected_indices = ref("max_pool", n_dims)(
+        case.x, **case.kwargs, return_indices=True)
+    assert expected_values.shape == case.out_shape
+
+    if data.draw(st.booleans(), label="use_out"):
+        out = (garbage(case.out_shape, case.x.dtype), garbage(case.out_shape, np.int64))
+        result = api("max_pool", n_dims)(case.x, **case.kwargs, return_indices=True, out=out)
+        assert len(result) == 2 and result[0] is out[0] and result[1] is out[1]
+    else:
+        result = api("max_pool", n_dims)(case.x, **case.kwargs, return_indices=True)
+        assert len(result) == 2
+    values, indices = result
+    assert_same_array(values, expected_values)
+    assert_same_array(indices, expected_indices)
+
+    if data.draw(st.booleans(), label="use_out_values_only"):
+        out = garbage(case.out_shape, case.x.dtype)
+        values_only = api("max_pool", n_dims)(case.x, **case.kwargs, out=out)
+        assert values_only is out
+    else:
+        values_only = api("max_pool", n_dims)(case.x, **case.kwargs)
+    assert_same_array(values_only, expected_values)
+    assert_same_array(case.x, x_before)
+
+
+@pytest.mark.parametrize("n_dims", N_DIMS)
+@given(data=st.data())
+def test_max_pool_backward_matches_reference(n_dims, data):
+    case = data.draw(pool_cases(n_dims, "max"), label="case")
+    _, indices = ref("max_pool", n_dims)(case.x, **case.kwargs, return_indices=True)
+    grad_output = grad_like(case, data.draw(st.sampled_from(LAYOUTS), label="grad_layout"))
+    indices = with_layout(indices, data.draw(st.sampled_from(LAYOUTS), label="index_layout"),
+                          readonly=data.draw(st.booleans(), label="readonly"))
+    grad_before, indices_before = grad_output.copy(), indices.copy()
+    input_shape = data.draw(st.sampled_from([tuple, list]), label="shape_type")(case.x.shape)
+    expected = ref("max_pool", n_dims, "_backward")(grad_output, indices, input_shape)
+
+    backward = api("max_pool", n_dims, "_backward")
+    if data.draw(st.booleans(), label="use_out"):
+        out = garbage(case.x.shape, case.x.dtype)
+        grad_input = backward(grad_output, indices, input_shape, out=out)
+        assert grad_input is out
+    else:
+        grad_input = backward(grad_output, indices, input_shape)
+    assert_same_array(grad_input, expected)
+    assert_same_array(grad_output, grad_before)
+    assert_same_array(indices, indices_before)
+
+
+@pytest.mark.parametrize("n_dims", N_DIMS)
+@given(data=st.data())
+def test_avg_pool_matches_reference(n_dims, data):
+    case = data.draw(pool_cases(n_dims, "avg"), label="case")
+    x_before = case.x.copy()
+    expected = ref("avg_pool", n_dims)(case.x, **case.kwargs)
+    assert expected.shape == case.out_shape
+
+    if data.draw(st.booleans(), label="use_out"):
+        out = garbage(case.out_shape, case.x.dtype)
+        output = api("avg_pool", n_dims)(case.x, **case.kwargs, out=out)
+        assert output is out
+    else:
+        output = api("avg_pool", n_dims)(case.x, **case.kwargs)
+    assert_same_array(output, expected)
+    assert_same_array(case.x, x_before)
+
+
+@pytest.mark.parametrize("n_dims", N_DIMS)
+@given(data=st.data())
+def test_avg_pool_backward_matches_reference(n_dims, data):
+    case = data.draw(pool_cases(n_dims, "avg"), label="case")
+    grad_output = grad_like(case, data.draw(st.sampled_from(LAYOUTS), label="grad_layout"))
+    if data.draw(st.booleans(), label="readonly"):
+        grad_output.flags.writeable = False
+    grad_before = grad_output.copy()
+    input_shape = data.draw(st.sampled_from([tuple, list]), label="shape_type")(case.x.shape)
+    expected = ref("avg_pool", n_dims, "_backward")(
+        grad_output, input_shape, **case.kwargs)
+
+    backward = api("avg_pool", n_dims, "_backward")
+    if data.draw(st.booleans(), label="use_out"):
+        out = garbage(case.x.shape, case.x.dtype)
+        grad_input = backward(grad_output, input_shape, **case.kwargs, out=out)
+        assert grad_input is out
+    else:
+        grad_input = backward(grad_output, input_shape, **case.kwargs)
+    assert_same_array(grad_input, expected)
+    assert_same_array(grad_output, grad_before)
+
+
+@pytest.mark.parametrize("n_dims", N_DIMS)
+@given(data=st.data())
+def test_avg_pool_backward_is_adjoint_of_forward(n_dims, data):
+    """<avg_pool(x), g> == <x, avg_pool_backward(g)>: an oracle independent of the reference."""
+    case = data.draw(pool_cases(n_dims, "avg", dtypes=(np.float64,),
+                                value_modes=("ties", "normal")), label="case")
+    grad_output = grad_like(case)
+    output = api("avg_pool", n_dims)(case.x, **case.kwargs)
+    grad_input = api("avg_pool", n_dims, "_backward")(
+        grad_output, case.x.shape, **case.kwargs)
+    lhs = np.sum(output * grad_output)
+    rhs = np.sum(case.x * grad_input)
+    scale = np.sum(np.abs(output * grad_output)) + np.sum(np.abs(case.x * grad_input))
+    np.testing.assert_allclose(lhs, rhs, rtol=0, atol=1e-12 * (1 + scale))
+
+
+@pytest.mark.parametrize("n_dims", N_DIMS)
+@given(data=st.data())
+def test_max_pool_backward_is_adjoint_of_forward(n_dims, data):
+    """<max_pool(x), g> == <x, max_pool_backward(g)> for finite x: independent of the reference."""
+    case = data.draw(pool_cases(n_dims, "max", dtypes=(np.float64,),
+                                value_modes=("ties", "normal")), label="case")
+    grad_output = grad_like(case)
+    output, indices = api("max_pool", n_dims)(case.x, **case.kwargs, return_indices=True)
+    grad_input = api("max_pool", n_dims, "_backward")(
+        grad_output, indices, case.x.shape)
+    lhs = np.sum(output * grad_output)
+    rhs = np.sum(case.x * grad_input)
+    scale = np.sum(np.abs(output * grad_output)) + np.sum(np.abs(case.x * grad_input))
+    np.testing.assert_allclose(lhs, rhs, rtol=0, atol=1e-12 * (1 + scale))
+
+
+# --------------------------------------------------------------------------------------
+# Named edge cases
+# --------------------------------------------------------------------------------------
+
+def _random(shape, dtype=np.float64, mode="ties", seed=0):
+    return make_values(shape, dtype, mode, seed)
+
+
+@pytest.mark.parametrize("shape, kernel_size, stride, padding, dilation", [
+    ((2, 3, 7, 11), (2, 3), (3, 2), (1, 1), (2, 1)),
+    ((2, 3, 11, 7), (3, 2), (2, 3), (1, 0), (1, 2)),
+    ((1, 2, 4, 9), (1, 4), (1, 3), 0, 1),
+    ((1, 2, 3, 5, 8), (1, 2, 3), (2, 1, 2), (0, 1, 1), (1, 2, 1)),
+    ((2, 1, 6, 3, 5), (3, 1, 2), (1, 2, 3), (1, 0, 1), (2, 1, 1)),
+])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("mode", ["ties", "normal", "special"])
+def test_non_square_kernels_and_inputs(shape, kernel_size, stride, padding, dilation, dtype,
+                                       mode):
+    n_dims = len(shape) - 2
+    x = _random(shape, dtype, mode)
+    expected = ref("max_pool", n_dims)(x, kernel_size, stride, padding, dilation,
+                                       return_indices=True)
+    actual = api("max_pool", n_dims)(x, kernel_size, stride, padding, dilation,
+                                     return_indices=True)
+    assert_same_array(actual[0], expected[0])
+    assert_same_array(actual[1], expected[1])
+    expected = ref("avg_pool", n_dims)(x, kernel_size, stride, padding)
+    assert_same_array(api("avg_pool", n_dims)(x, kernel_size, stride, padding), expected)
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 5, 7), (2, 3, 7, 5), (1, 2, 3, 4, 5), (2, 2, 5, 4, 3),
+                                   (3, 2, 13)])
+def test_global_max_index_is_flat_argmax_of_plane(shape):
+    """A kernel covering the whole (non-square) plane: the index is NumPy's first argmax."""
+    n_dims = len(shape) - 2
+    x = _random(shape, np.float64, "ties", seed=1)
+    values, indices = api("max_pool", n_dims)(x, shape[2:], return_indices=True)
+    planes = x.reshape(shape[0], shape[1], -1)
+    assert values.shape == indices.shape == shape[:2] + (1,) * n_dims
+    np.testing.assert_array_equal(values.reshape(shape[:2]), planes.max(axis=-1))
+    np.testing.assert_array_equal(indices.reshape(shape[:2]), planes.argmax(axis=-1))
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 5, 7), (1, 2, 3, 4, 5), (3, 2, 13)])
+def test_global_max_finds_a_single_peak_anywhere(shape):
+    """One large value per plane, at every position in turn: index decoding uses the right
+    dimension (W for the row stride, H*W for the depth stride)."""
+    n_dims = len(shape) - 2
+    plane_size = int(np.prod(shape[2:]))
+    for position in range(plane_size):
+        x = np.zeros(shape)
+        x.reshape(shape[0], shape[1], -1)[:, :, position] = 1.0
+        values, indices = api("max_pool", n_dims)(x, shape[2:], return_indices=True)
+        assert np.all(values == 1.0)
+        assert np.all(indices == position)
+
+
+def _first_real_tap(o, stride, padding, dilation, length):
+    start = o * stride - padding
+    return next(start + t * dilation for t in range(length + padding + 1)
+                if start + t * dilation >= 0)
+
+
+@pytest.mark.parametrize("fill", [5.0, 0.0, -np.inf, np.inf])
+@pytest.mark.parametrize("kernel_size, stride, padding, dilation", [
+    ((2, 3), (2, 3), (0, 0), (1, 1)),
+    ((3, 2), (1, 2), (1, 1), (1, 1)),
+    ((3, 4), (2, 1), (1, 2), (2, 1)),
+])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_all_equal_values_report_first_real_tap(fill, kernel_size, stride, padding, dilation,
+                                                dtype):
+    """Ties keep the first maximum; padding never wins, even when every value is -inf."""
+    shape = (2, 3, 7, 8)
+    x = np.full(shape, fill, dtype=dtype)
+    values, indices = cypool.max_pool2d(x, kernel_size, stride, padding, dilation,
+                                        ceil_mode=True, return_indices=True)
+    assert np.all(values == fill)
+    height, width = shape[2:]
+    for oh in range(values.shape[2]):
+        for ow in range(values.shape[3]):
+            h = _first_real_tap(oh, stride[0], padding[0], dilation[0], height)
+            w = _first_real_tap(ow, stride[1], padding[1], dilation[1], width)
+            assert np.all(indices[:, :, oh, ow] == h * width + w)
+
+
+@pytest.mark.parametrize("n_dims", N_DIMS)
+def test_ceil_mode_overhang(n_dims):
+    """L=5, k=2, s=2 with ceil_mode: a third window holding only x[4]. Its average divides
+    by 1 even with count_include_pad, since the overhang lies past the padding."""
+    shape = (2, 3) + (5,) * n_dims
+    x = _random(shape, np.float64, "normal", seed=2)
+    last = (Ellipsis,) + (2,) * n_dims
+    corner = (Ellipsis,) + (4,) * n_dims
+    values, indices = api("max_pool", n_dims)(x, 2, ceil_mode=True, return_indices=True)
+    assert values.shape == shape[:2] + (3,) * n_dims
+    np.testing.assert_array_equal(values[last], x[corner])
+    np.testing.assert_array_equal(indices[last], 5**n_dims - 1)
+    for count_include_pad in (True, False):
+        output = api("avg_pool", n_dims)(x, 2, ceil_mode=True,
+                                         count_include_pad=count_include_pad)
+        np.testing.assert_array_equal(output[last], x[corner])
+    assert api("max_pool", n_dims)(x, 2).shape == shape[:2] + (2,) * n_dims
+
+
+@pytest.mark.parametrize("n_dims", N_DIMS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_nan_propagates_and_last_nan_wins(n_dims, dtype):
+    shape = (2, 2) + (6, 7, 5)[:n_dims]
+    x = _random(shape, dtype, "special", seed=3)
+    x.reshape(-1)[::7] = np.nan
+    values, indices = api("max_pool", n_dims)(x, 3, 2, 1, return_indices=True)
+    expected_values, expected_indices = ref("max_pool", n_dims)(x, 3, 2, 1,
+                                                                return_indices=True)
+    assert_same_array(values, expected_values)
+    assert_same_array(indices, expected_indices)
+    planes = x.reshape(shape[0] * shape[1], -1)
+    picked = np.take_along_axis(planes, indices.reshape(planes.shape[0], -1), axis=1)
+    assert np.isnan(values).any()
+    np.testing.assert_array_equal(np.isnan(values).reshape(picked.shape), np.isnan(picked))
+
+
+@pytest.mark.parametrize("n_dims", N_DIMS)
+def test_minus_inf_everywhere_but_nan(n_dims):
+    shape = (1, 2) + (5, 4, 3)[:n_dims]
+    x = np.full(shape, -np.inf)
+    x.reshape(-1)[5] = np.nan
+    expected = ref("max_pool", n_dims)(x, 2, 1, 1, ceil_mode=True, return_indices=True)
+    actual = api("max_pool", n_dims)(x, 2, 1, 1, ceil_mode=True, return_indices=True)
+    assert_same_array(actual[0], expected[0])
+    assert_same_array(actual[1], expected[1])
+
+
+@pytest.mark.parametrize("function", ["max_pool2d", "avg_pool2d"])
+@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("readonly", [False, True])
+def test_memory_layouts(function, layout, readonly):
+    x = _random((2, 3, 6, 9), np.float32, "normal", seed=4)
+    expected = getattr(reference, function)(x, (3, 2), (2, 3), 1)
+    laid_out = with_layout(x, layout, readonly)
+    assert_same_array(getattr(cypool, function)(laid_out, (3, 2), (2, 3), 1), expected)
+    assert_same_array(laid_out, x)
+
+
+def test_sliced_views_of_a_bigger_array():
+    big = _random((4, 6, 12, 15), np.float64, "normal", seed=5)
+    view = big[1::2, ::3, 2:11:2, ::-2]
+    assert not view.flags.c_contiguous
+    for kwargs in [dict(kernel_size=2), dict(kernel_size=(3, 2), stride=1, padding=1)]:
+        assert_same_array(cypool.max_pool2d(view, **kwargs), reference.max_pool2d(view, **kwargs))
+        assert_same_array(cypool.avg_pool2d(view, **kwargs), reference.avg_pool2d(view, **kwargs))
+
+
+@pytest.mark.parametrize("n_dims", N_DIMS)
+def test_empty_batch(n_dims):
+    shape = (0, 3) + (5, 4, 6)[:n_dims]
+    out_shape = (0, 3) + (2, 2, 3)[:n_dims]
+    x = np.zeros(shape, dtype=np.float32)
+    values, indices = api("max_pool", n_dims)(x, 2, return_indices=True)
+    assert values.shape == indices.shape == out_shape
+    assert values.dtype == np.float32 and indices.dtype == np.int64
+    assert api("avg_pool", n_dims)(x, 2).shape == out_shape
+    grad = np.zeros(out_shape, dtype=np.float32)
+    grad_input = api("max_pool", n_dims, "_backward")(grad, indices, shape)
+    assert grad_input.shape == shape and grad_input.dtype == np.float32
+    grad_input = api("avg_pool", n_dims, "_backward")(grad, shape, 2)
+    assert grad_input.shape == shape and grad_input.dtype == np.float32
+
+
+@pytest.mark.parametrize("n_dims", N_DIMS)
+def test_unbatched_input_gives_unbatched_output(n_dims):
+    shape = (3,) + (6, 5, 7)[:n_dims]
+    x = _random(shape, np.float64, "normal", seed=6)
+    kwargs = dict(kernel_size=3, stride=2, padding=1)
+    values, indices = api("max_pool", n_dims)(x, **kwargs, return_indices=True)
+    batched_values, batched_indices = api("max_pool", n_dims)(x[None], **kwargs,
+                                                              return_indices=True)
+    assert values.shape == indices.shape == batched_values.shape[1:]
+    assert_same_array(values, batched_values[0])
+    assert_same_array(indices, batched_indices[0])
+    output = api("avg_pool", n_dims)(x, **kwargs)
+    assert_same_array(output, api("avg_pool", n_dims)(x[None], **kwargs)[0])
+
+    grad = _random(values.shape, np.float64, "normal", seed=7)
+    grad_input = api("max_pool", n_dims, "_backward")(grad, indices, shape)
+    assert_same_array(grad_input, ref("max_pool", n_dims, "_backward")(
+        grad, indices, shape))
+    grad_input = api("avg_pool", n_dims, "_backward")(grad, shape, **kwargs)
+    assert_same_array(grad_input, ref("avg_pool", n_dims, "_backward")(
+        grad, shape, **kwargs))
+
+
+def test_out_reuse():
+    """One set of buffers reused across calls: each call returns them, fully overwritten."""
+    shape, out_shape = (2, 3, 8, 6), (2, 3, 4, 3)
+    values_out = np.empty(out_shape, dtype=np.float32)
+    indices_out = np.empty(out_shape, dtype=np.int64)
+    avg_out = np.empty(out_shape, dtype=np.float32)
+    grad_out = np.empty(shape, dtype=np.float32)
+    for seed in range(3):
+        x = _random(shape, np.float32, "normal", seed=seed)
+        result = cypool.max_pool2d(x, 2, return_indices=True, out=(values_out, indices_out))
+        assert result[0] is values_out and result[1] is indices_out
+        expected_values, expected_indices = reference.max_pool2d(x, 2, return_indices=True)
+        assert_same_array(values_out, expected_values)
+        assert_same_array(indices_out, expected_indices)
+
+        assert cypool.avg_pool2d(x, 2, out=avg_out) is avg_out
+        assert_same_array(avg_out, reference.avg_pool2d(x, 2))
+
+        grad = _random(out_shape, np.float32, "normal", seed=seed + 10)
+        assert cypool.max_pool2d_backward(grad, indices_out, shape, out=grad_out) is grad_out
+        assert_same_array(grad_out, reference.max_pool2d_backward(grad, indices_out, shape))
+        assert cypool.avg_pool2d_backward(grad, shape, 3, 2, 1, out=grad_out) is grad_out
+        assert_same_array(grad_out, reference.avg_pool2d_backward(grad, shape, 3, 2, 1))
+
+
+def test_array_likes_and_numpy_integers_are_accepted():
+    x = [[[1.0, 3.0, 2.0, 0.0, 5.0]], [[4.0, 4.0, -1.0, 2.0, 2.0]]]
+    values, indices = cypool.max_pool1d(x, np.int64(2), stride=(np.int32(2),),
+                                        ceil_mode=True, return_indices=True)
+    assert values.dtype == np.float64
+    expected = reference.max_pool1d(np.asarray(x), 2, 2, ceil_mode=True, return_indices=True)
+    assert_same_array(values, expected[0])
+    assert_same_array(indices, expected[1])
+    assert_same_array(cypool.avg_pool1d(x, [3], 1, np.int64(1)),
+                      reference.avg_pool1d(np.asarray(x), 3, 1, 1))
+
+
+@pytest.mark.parametrize("n_dims", N_DIMS)
+@pytest.mark.parametrize("kernel_size", [2, 4])
+def test_padding_of_half_an_even_kernel(n_dims, kernel_size):
+    """padding == kernel_size // 2 is the largest allowed, also for even kernels."""
+    x = _random((2, 2) + (5, 6, 3)[:n_dims], np.float32, "special", seed=8)
+    padding = kernel_size // 2
+    for ceil_mode in (False, True):
+        kwargs = dict(kernel_size=kernel_size, stride=1, padding=padding, ceil_mode=ceil_mode)
+        expected = ref("max_pool", n_dims)(x, **kwargs, return_indices=True)
+        actual = api("max_pool", n_dims)(x, **kwargs, return_indices=True)
+        assert_same_array(actual[0], expected[0])
+        assert_same_array(actual[1], expected[1])
+        for count_include_pad in (True, False):
+            assert_same_array(
+                api("avg_pool", n_dims)(x, **kwargs, count_include_pad=count_include_pad),
+                ref("avg_pool", n_dims)(x, **kwargs, count_include_pad=count_include_pad))
+
+
+@pytest.mark.parametrize("n_dims", N_DIMS)
+def test_overlapping_windows_backward_sums(n_dims):
+    """Stride 1 with big windows: many outputs add into the same input element, in order."""
+    shape = (2, 2) + (7, 6, 5)[:n_dims]
+    x = _random(shape, np.float32, "ties", seed=9)
+    values, indices = api("max_pool", n_dims)(x, 3, 1, 1, return_indices=True)
+    grad = _random(values.shape, np.float32, "normal", seed=10)
+    assert_same_array(api("max_pool", n_dims, "_backward")(grad, indices, shape),
+                      ref("max_pool", n_dims, "_backward")(grad, indices, shape))
+    for kwargs in [dict(count_include_pad=True), dict(count_include_pad=False),
+                   dict(divisor_override=5), dict(ceil_mode=True)]:
+        grad = _random(api("avg_pool", n_dims)(x, 3, 1, 1, **kwargs).shape, np.float32,
+                       "normal", seed=11)
+        assert_same_array(
+            api("avg_pool", n_dims, "_backward")(grad, shape, 3, 1, 1, **kwargs),
+            ref("avg_pool", n_dims, "_backward")(grad, shape, 3, 1, 1, **kwargs))
