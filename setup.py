@@ -141,6 +141,14 @@ class BuildExtWithOpenMP(build_ext):
             extension.extra_link_args = link_flags + list(extension.extra_link_args)
         super().build_extensions()
 
+    def run(self):
+        super().run()
+        if not self.inplace:
+            # Also place the compiled modules beside the sources. Run from a checkout's root,
+            # `python -m cypool` (or any import) finds the source package before the installed
+            # one; with its compiled modules present it works instead of failing to import.
+            self.copy_extensions_to_source()
+
 
 def kernel_extensions():
     extensions = []

@@ -15,7 +15,9 @@ from ._backend import kernels
 
 # The dtypes the floating-point kernels are compiled for.
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
-INDEX_DTYPE = np.dtype(np.int64)
+# The dtypes max-pool indices can have; other integer indices given to a backward are converted
+# to the first.
+INDEX_DTYPES = (np.dtype(np.int64), np.dtype(np.int32))
 
 # Below this many elements of work a call runs on one thread: starting a team costs more.
 PARALLEL_THRESHOLD = 1 << 15
@@ -29,6 +31,28 @@ def as_float_array(name: str, value) -> np.ndarray:
             f"{name} must be a float32 or float64 array, got dtype {array.dtype}"
         )
     return array
+
+
+def as_index_dtype(name: str, value, plane_size: int) -> np.dtype:
+    """The dtype for max-pool indices: int64, or int32 when every index fits."""
+    try:
+        dtype = np.dtype(value)
+    except TypeError:
+        raise TypeError(f"{name} must be numpy.int64 or numpy.int32, got {value!r}") from None
+    if dtype not in INDEX_DTYPES:
+        raise TypeError(f"{name} must be numpy.int64 or numpy.int32, got {dtype}")
+    if plane_size > np.iinfo(dtype).max:
+        raise ValueError(
+            f"{name}={dtype} cannot index an input plane of {plane_size} elements; use int64"
+        )
+    return dtype
+
+
+def as_kernel_indices(indices: np.ndarray) -> np.ndarray:
+    """Integer indices as a C-contiguous int64 or int32 array (others become int64; values
+    that do not fit wrap to negatives, which the kernel reports as out of range)."""
+    dtype = indices.dtype if indices.dtype in INDEX_DTYPES else INDEX_DTYPES[0]
+    return np.ascontiguousarray(indices).astype(dtype, copy=False)
 
 
 def check_pooling_shape(name: str, shape: tuple[int, ...], n_dims: int) -> bool:

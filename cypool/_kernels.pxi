@@ -11,7 +11,7 @@
 # over the output width in the innermost loop, which the compiler vectorises.
 
 from cython.parallel cimport prange
-from libc.stdint cimport int64_t
+from libc.stdint cimport int32_t, int64_t
 
 cdef extern from *:
     """
@@ -48,6 +48,11 @@ cdef extern from *:
 ctypedef fused floating:
     float
     double
+
+# Max-pool indices: int64 by default; int32 halves their memory traffic for planes < 2**31.
+ctypedef fused index_t:
+    int32_t
+    int64_t
 
 cdef struct Window:
     # Per spatial axis, in the order (depth, height, width).
@@ -130,7 +135,7 @@ cdef inline bint max_takes(floating candidate, floating best) noexcept nogil:
     return (candidate > best) | (candidate != candidate)
 
 
-cdef inline void max_point(const floating* plane, floating* values, int64_t* indices,
+cdef inline void max_point(const floating* plane, floating* values, index_t* indices,
                            const Window* w, Py_ssize_t d_first, Py_ssize_t d_stop,
                            Py_ssize_t h_first, Py_ssize_t h_stop, Py_ssize_t d_start,
                            Py_ssize_t h_start, Py_ssize_t ow) noexcept nogil:
@@ -158,7 +163,7 @@ cdef inline void max_point(const floating* plane, floating* values, int64_t* ind
 
 cdef inline void max_width_taps(const floating* plane, Py_ssize_t offset, Py_ssize_t stride,
                                 Py_ssize_t taps, Py_ssize_t dilation, floating* values,
-                                int64_t* indices, Py_ssize_t first, Py_ssize_t stop,
+                                index_t* indices, Py_ssize_t first, Py_ssize_t stop,
                                 bint is_first, bint with_indices) noexcept nogil:
     """Merge the `taps` width taps of one input row into the running maxima of the output
     columns [first, stop); input column of tap t for column ow: offset + ow*stride + t*dilation.
@@ -192,7 +197,7 @@ cdef inline void max_width_taps(const floating* plane, Py_ssize_t offset, Py_ssi
 
 cdef inline void max_width_shapes(const floating* plane, Py_ssize_t offset, Py_ssize_t stride,
                                   Py_ssize_t taps, Py_ssize_t dilation, floating* values,
-                                  int64_t* indices, Py_ssize_t first, Py_ssize_t stop,
+                                  index_t* indices, Py_ssize_t first, Py_ssize_t stop,
                                   bint is_first, bint with_indices) noexcept nogil:
     # Specialised copies for the window widths that dominate real networks.
     if dilation == 1 and stride == 2 and taps == 2:
@@ -213,7 +218,7 @@ cdef inline void max_width_shapes(const floating* plane, Py_ssize_t offset, Py_s
 
 
 cdef inline void max_width_pass(const floating* plane, Py_ssize_t offset, const Window* w,
-                                floating* values, int64_t* indices, Py_ssize_t first,
+                                floating* values, index_t* indices, Py_ssize_t first,
                                 Py_ssize_t stop, bint is_first) noexcept nogil:
     """One input row's taps for the interior columns; `indices` may be NULL (values only)."""
     cdef Py_ssize_t stride = w.stride[2], taps = w.kernel[2], dilation = w.dilation[2]
@@ -233,7 +238,7 @@ cdef inline void max_width_pass(const floating* plane, Py_ssize_t offset, const 
                              stop, False, False)
 
 
-cdef inline void max_row(const floating* plane, floating* values, int64_t* indices,
+cdef inline void max_row(const floating* plane, floating* values, index_t* indices,
                          const Window* w, Py_ssize_t od, Py_ssize_t oh) noexcept nogil:
     cdef Py_ssize_t d_start = od * w.stride[0] - w.padding[0]
     cdef Py_ssize_t h_start = oh * w.stride[1] - w.padding[1]
@@ -264,13 +269,12 @@ cdef inline void max_row(const floating* plane, floating* values, int64_t* indic
 
 def max_pool_forward(const floating[:, :, :, ::1] input,
                      floating[:, :, :, ::1] values_out,
-                     int64_t[:, :, :, ::1] indices_out,
+                     index_t[:, :, :, ::1] indices_out,
                      tuple kernel, tuple stride, tuple padding, tuple dilation,
                      int n_threads):
-    """Max pooling over (planes, D, H, W) -> (planes, OD, OH, OW); the argmax goes to
-    indices_out unless it is None (a values-only pass moves less memory)."""
-    cdef bint with_indices = indices_out is not None
-    cdef Window w = make_window((input.shape[1], input.shape[2], input.shape[3]), (values_out.shape[1], values_out.shape[2], values_out.shape[3]),
+    """Max pooling with argmax over (planes, D, H, W) -> (planes, OD, OH, OW)."""
+    cdef Window w = make_window((input.shape[1], input.shape[2], input.shape[3]),
+                                (values_out.shape[1], values_out.shape[2], values_out.shape[3]),
                                 kernel, stride, padding, dilation)
     cdef Py_ssize_t rows_per_plane = w.out_size[0] * w.out_size[1]
     cdef Py_ssize_t n_rows = input.shape[0] * rows_per_plane
@@ -280,7 +284,26 @@ def max_pool_forward(const floating[:, :, :, ::1] input,
         od = (row - plane * rows_per_plane) // w.out_size[1]
         oh = row - plane * rows_per_plane - od * w.out_size[1]
         max_row(&input[plane, 0, 0, 0], &values_out[plane, od, oh, 0],
-                &indices_out[plane, od, oh, 0] if with_indices else NULL, &w, od, oh)
+                &indices_out[plane, od, oh, 0], &w, od, oh)
+
+
+def max_pool_forward_values(const floating[:, :, :, ::1] input,
+                            floating[:, :, :, ::1] values_out,
+                            tuple kernel, tuple stride, tuple padding, tuple dilation,
+                            int n_threads):
+    """Max pooling without the argmax: the same rule, less memory traffic."""
+    cdef Window w = make_window((input.shape[1], input.shape[2], input.shape[3]),
+                                (values_out.shape[1], values_out.shape[2], values_out.shape[3]),
+                                kernel, stride, padding, dilation)
+    cdef Py_ssize_t rows_per_plane = w.out_size[0] * w.out_size[1]
+    cdef Py_ssize_t n_rows = input.shape[0] * rows_per_plane
+    cdef Py_ssize_t row, plane, od, oh
+    for row in prange(n_rows, schedule="static", nogil=True, num_threads=n_threads):
+        plane = row // rows_per_plane
+        od = (row - plane * rows_per_plane) // w.out_size[1]
+        oh = row - plane * rows_per_plane - od * w.out_size[1]
+        max_row(&input[plane, 0, 0, 0], &values_out[plane, od, oh, 0], <int64_t*>NULL, &w,
+                od, oh)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -290,11 +313,10 @@ def max_pool_forward(const floating[:, :, :, ::1] input,
 # the plane and the wrapper raises if any were found. One plane per iteration keeps the result
 # independent of the thread count.
 
-cdef inline Py_ssize_t max_backward_plane(const floating* grad_output, const int64_t* indices,
+cdef inline Py_ssize_t max_backward_plane(const floating* grad_output, const index_t* indices,
                                           floating* grad_input, Py_ssize_t out_plane_size,
                                           Py_ssize_t in_plane_size) noexcept nogil:
-    cdef Py_ssize_t o, out_of_range = 0
-    cdef int64_t target
+    cdef Py_ssize_t o, target, out_of_range = 0
     for o in range(in_plane_size):
         grad_input[o] = 0
     for o in range(out_plane_size):
@@ -306,7 +328,7 @@ cdef inline Py_ssize_t max_backward_plane(const floating* grad_output, const int
     return out_of_range
 
 
-def max_pool_backward(const floating[:, ::1] grad_output, const int64_t[:, ::1] indices,
+def max_pool_backward(const floating[:, ::1] grad_output, const index_t[:, ::1] indices,
                       floating[:, ::1] grad_input, int n_threads):
     """Scatter (planes, out_plane) gradients into (planes, in_plane); returns the number of
     indices that fell outside the plane (those are skipped)."""

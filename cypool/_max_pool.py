@@ -35,6 +35,8 @@ out : ndarray or (ndarray, ndarray), optional, keyword-only
     writeable, of the result's exact shape and dtype.
 n_threads : int, optional, keyword-only
     Threads to use; default (None) OpenMP's current maximum (``OMP_NUM_THREADS``, threadpoolctl).
+index_dtype : {{numpy.int64, numpy.int32}}, default numpy.int64, keyword-only
+    dtype of the indices. int32 halves their memory traffic (planes below 2**31 elements).
 
 Returns
 -------
@@ -42,7 +44,7 @@ values : ndarray
     Shape ``(N, C, {out_spatial})`` (or unbatched), the input's dtype. Per axis
     ``out = floor((L + 2*padding - dilation*(kernel_size-1) - 1) / stride) + 1`` (ceil with
     ``ceil_mode``).
-indices : ndarray of int64, only with ``return_indices``
+indices : ndarray of int64 (or ``index_dtype``), only with ``return_indices``
     Flat position of each maximum in its unpadded input plane: {index_formula}. Ties give the
     first maximum in raster order; a NaN beats every number, and of several NaNs the last wins.
 
@@ -71,7 +73,7 @@ Parameters
 ----------
 grad_output : array_like, float32 or float64
     Gradient of the pooled output, shape ``(N, C, {out_spatial})`` or unbatched.
-indices : array_like of integers
+indices : array_like of integers (int64 and int32 are used as they are)
     The ``indices`` that ``max_pool{n}d(..., return_indices=True)`` returned; same shape as
     ``grad_output``; each must lie in ``[0, {plane_size})``.
 input_shape : sequence of ints
@@ -103,13 +105,15 @@ Examples
 
 
 def _max_pool(n_dims, input, kernel_size, stride, padding, dilation, ceil_mode,
-              return_indices, out, n_threads):
+              return_indices, out, n_threads, index_dtype):
     array = _arrays.as_float_array("input", input)
     _arrays.check_pooling_shape("input", array.shape, n_dims)
     geometry = pool_geometry(array.shape[-n_dims:], kernel_size, stride, padding, dilation,
                              ceil_mode)
     check_windows_hold_input(geometry)
     return_indices = as_flag("return_indices", return_indices)
+    index_dtype = _arrays.as_index_dtype("index_dtype", index_dtype,
+                                         math.prod(geometry.input_size))
     output_shape = array.shape[:-n_dims] + geometry.output_size
     if return_indices:
         if not (isinstance(out, (tuple, list)) and len(out) == 2) and out is not None:
@@ -120,15 +124,20 @@ def _max_pool(n_dims, input, kernel_size, stride, padding, dilation, ceil_mode,
     values = _arrays.output_array("out", values_out, output_shape, array.dtype, (array,))
     indices = None
     if return_indices:
-        indices = _arrays.output_array("out", indices_out, output_shape, _arrays.INDEX_DTYPE,
+        indices = _arrays.output_array("out", indices_out, output_shape, index_dtype,
                                        (array, values))
     if values.size:
-        window_taps = math.prod(geometry.kernel)
-        kernels.max_pool_forward(
-            _arrays.planes(array, n_dims), _arrays.planes(values, n_dims),
-            None if indices is None else _arrays.planes(indices, n_dims), **geometry.as_3d(),
-            n_threads=_arrays.n_threads_for(n_threads, values.size * window_taps),
-        )
+        window = geometry.as_3d()
+        n_threads = _arrays.n_threads_for(n_threads, values.size * math.prod(geometry.kernel))
+        if indices is None:  # the values-only kernel moves less memory
+            kernels.max_pool_forward_values(_arrays.planes(array, n_dims),
+                                            _arrays.planes(values, n_dims), **window,
+                                            n_threads=n_threads)
+        else:
+            kernels.max_pool_forward(_arrays.planes(array, n_dims),
+                                     _arrays.planes(values, n_dims),
+                                     _arrays.planes(indices, n_dims), **window,
+                                     n_threads=n_threads)
     return (values, indices) if return_indices else values
 
 
@@ -157,7 +166,7 @@ def _max_pool_backward(n_dims, grad_output, indices, input_shape, out, n_threads
     plane_count = math.prod(shape[:-n_dims])
     out_of_range = kernels.max_pool_backward(
         np.ascontiguousarray(gradient).reshape(plane_count, -1),
-        np.ascontiguousarray(index_array, dtype=_arrays.INDEX_DTYPE).reshape(plane_count, -1),
+        _arrays.as_kernel_indices(index_array).reshape(plane_count, -1),
         grad_input.reshape(plane_count, -1),
         n_threads=_arrays.n_threads_for(n_threads, grad_input.size),
     )
@@ -171,21 +180,21 @@ def _max_pool_backward(n_dims, grad_output, indices, input_shape, out, n_threads
 
 
 def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
-               return_indices=False, *, out=None, n_threads=None):
+               return_indices=False, *, out=None, n_threads=None, index_dtype=np.int64):
     return _max_pool(1, input, kernel_size, stride, padding, dilation, ceil_mode,
-                     return_indices, out, n_threads)
+                     return_indices, out, n_threads, index_dtype)
 
 
 def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
-               return_indices=False, *, out=None, n_threads=None):
+               return_indices=False, *, out=None, n_threads=None, index_dtype=np.int64):
     return _max_pool(2, input, kernel_size, stride, padding, dilation, ceil_mode,
-                     return_indices, out, n_threads)
+                     return_indices, out, n_threads, index_dtype)
 
 
 def max_pool3d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
-               return_indices=False, *, out=None, n_threads=None):
+               return_indices=False, *, out=None, n_threads=None, index_dtype=np.int64):
     return _max_pool(3, input, kernel_size, stride, padding, dilation, ceil_mode,
-                     return_indices, out, n_threads)
+                     return_indices, out, n_threads, index_dtype)
 
 
 def max_pool1d_backward(grad_output, indices, input_shape, *, out=None, n_threads=None):
