@@ -62,6 +62,16 @@ cdef struct Window:
     Py_ssize_t stride[3]
     Py_ssize_t padding[3]
     Py_ssize_t dilation[3]
+    # Output columns [interior_first, interior_stop) have their whole width window inside the
+    # input row: they take the vectorised path, the others the scalar one.
+    Py_ssize_t interior_first
+    Py_ssize_t interior_stop
+
+
+# Consecutive rows per parallel task: the (plane, depth, row) position is decomposed with
+# divisions once per block and stepped after that.
+cdef enum:
+    ROW_BLOCK = 8
 
 
 OPENMP_ENABLED = bool(CYPOOL_OPENMP)
@@ -88,7 +98,29 @@ cdef Window make_window(tuple in_size, tuple out_size, tuple kernel, tuple strid
         window.stride[axis] = stride[axis]
         window.padding[axis] = padding[axis]
         window.dilation[axis] = dilation[axis]
+    # First column whose window starts at or past 0, and one past the last whose window ends
+    # inside the row.
+    cdef Py_ssize_t out_width = window.out_size[2], step = window.stride[2]
+    cdef Py_ssize_t first = (window.padding[2] + step - 1) // step
+    cdef Py_ssize_t last_start = (window.in_size[2] - 1 + window.padding[2]
+                                  - (window.kernel[2] - 1) * window.dilation[2])
+    cdef Py_ssize_t stop = last_start // step + 1 if last_start >= 0 else 0
+    first = min(first, out_width)
+    window.interior_first = first
+    window.interior_stop = max(first, min(stop, out_width))
     return window
+
+
+cdef inline void next_row(Py_ssize_t* plane, Py_ssize_t* depth, Py_ssize_t* row,
+                          Py_ssize_t depth_size, Py_ssize_t row_size) noexcept nogil:
+    """Step a (plane, depth, row) position to the next row in C order."""
+    row[0] += 1
+    if row[0] == row_size:
+        row[0] = 0
+        depth[0] += 1
+        if depth[0] == depth_size:
+            depth[0] = 0
+            plane[0] += 1
 
 
 cdef inline void valid_taps(Py_ssize_t start, Py_ssize_t length, Py_ssize_t kernel,
@@ -96,29 +128,18 @@ cdef inline void valid_taps(Py_ssize_t start, Py_ssize_t length, Py_ssize_t kern
                             Py_ssize_t* stop) noexcept nogil:
     """Taps t in [first, stop) with 0 <= start + t * dilation < length (padding is skipped)."""
     cdef Py_ssize_t lo = 0, hi = 0
-    if start < 0:
-        lo = (-start + dilation - 1) // dilation
-    if start < length:
-        hi = (length - 1 - start) // dilation + 1
+    if dilation == 1:  # the common case, without divisions
+        lo = -start if start < 0 else 0
+        hi = length - start
         if hi > kernel:
             hi = kernel
-    first[0] = lo
-    stop[0] = hi if hi > lo else lo
-
-
-cdef inline void interior_columns(const Window* w, Py_ssize_t* first,
-                                  Py_ssize_t* stop) noexcept nogil:
-    """Output columns [first, stop) whose whole width window lies inside the input row."""
-    cdef Py_ssize_t stride = w.stride[2], out_width = w.out_size[2]
-    cdef Py_ssize_t lo = (w.padding[2] + stride - 1) // stride
-    cdef Py_ssize_t last_start = w.in_size[2] - 1 + w.padding[2] - (w.kernel[2] - 1) * w.dilation[2]
-    cdef Py_ssize_t hi = 0
-    if last_start >= 0:
-        hi = last_start // stride + 1
-    if lo > out_width:
-        lo = out_width
-    if hi > out_width:
-        hi = out_width
+    else:
+        if start < 0:
+            lo = (-start + dilation - 1) // dilation
+        if start < length:
+            hi = (length - 1 - start) // dilation + 1
+            if hi > kernel:
+                hi = kernel
     first[0] = lo
     stop[0] = hi if hi > lo else lo
 
@@ -247,7 +268,8 @@ cdef inline void max_row(const floating* plane, floating* values, index_t* indic
     cdef bint is_first = True
     valid_taps(d_start, w.in_size[0], w.kernel[0], w.dilation[0], &d_first, &d_stop)
     valid_taps(h_start, w.in_size[1], w.kernel[1], w.dilation[1], &h_first, &h_stop)
-    interior_columns(w, &ow_first, &ow_stop)
+    ow_first = w.interior_first
+    ow_stop = w.interior_stop
     for ow in range(ow_first):
         max_point(plane, values, indices, w, d_first, d_stop, h_first, h_stop,
                   d_start, h_start, ow)
@@ -267,24 +289,39 @@ cdef inline void max_row(const floating* plane, floating* values, index_t* indic
             is_first = False
 
 
+cdef void max_pool_rows(const floating* input, floating* values, index_t* indices,
+                        const Window* w, Py_ssize_t n_planes, int n_threads) noexcept nogil:
+    """Every output row of every plane, ROW_BLOCK consecutive rows per parallel task;
+    `indices` may be NULL (values only). Output row r starts at r * out_width."""
+    cdef Py_ssize_t in_plane_size = w.in_size[0] * w.in_size[1] * w.in_size[2]
+    cdef Py_ssize_t out_width = w.out_size[2]
+    cdef Py_ssize_t n_rows = n_planes * w.out_size[0] * w.out_size[1]
+    cdef Py_ssize_t block, row, stop, plane, od, oh
+    for block in prange((n_rows + ROW_BLOCK - 1) // ROW_BLOCK, schedule="static",
+                        num_threads=n_threads):
+        row = block * ROW_BLOCK
+        stop = min(row + ROW_BLOCK, n_rows)
+        oh = row % w.out_size[1]
+        od = (row // w.out_size[1]) % w.out_size[0]
+        plane = row // (w.out_size[1] * w.out_size[0])
+        while row < stop:
+            max_row(input + plane * in_plane_size, values + row * out_width,
+                    (indices + row * out_width) if indices != NULL else NULL, w, od, oh)
+            next_row(&plane, &od, &oh, w.out_size[0], w.out_size[1])
+            row = row + 1
+
+
 def max_pool_forward(const floating[:, :, :, ::1] input,
                      floating[:, :, :, ::1] values_out,
                      index_t[:, :, :, ::1] indices_out,
                      tuple kernel, tuple stride, tuple padding, tuple dilation,
                      int n_threads):
     """Max pooling with argmax over (planes, D, H, W) -> (planes, OD, OH, OW)."""
-    cdef Window w = make_window((input.shape[1], input.shape[2], input.shape[3]),
-                                (values_out.shape[1], values_out.shape[2], values_out.shape[3]),
+    cdef Window w = make_window(tuple(input.shape)[1:4], tuple(values_out.shape)[1:4],
                                 kernel, stride, padding, dilation)
-    cdef Py_ssize_t rows_per_plane = w.out_size[0] * w.out_size[1]
-    cdef Py_ssize_t n_rows = input.shape[0] * rows_per_plane
-    cdef Py_ssize_t row, plane, od, oh
-    for row in prange(n_rows, schedule="static", nogil=True, num_threads=n_threads):
-        plane = row // rows_per_plane
-        od = (row - plane * rows_per_plane) // w.out_size[1]
-        oh = row - plane * rows_per_plane - od * w.out_size[1]
-        max_row(&input[plane, 0, 0, 0], &values_out[plane, od, oh, 0],
-                &indices_out[plane, od, oh, 0], &w, od, oh)
+    with nogil:
+        max_pool_rows(&input[0, 0, 0, 0], &values_out[0, 0, 0, 0], &indices_out[0, 0, 0, 0],
+                      &w, input.shape[0], n_threads)
 
 
 def max_pool_forward_values(const floating[:, :, :, ::1] input,
@@ -292,18 +329,11 @@ def max_pool_forward_values(const floating[:, :, :, ::1] input,
                             tuple kernel, tuple stride, tuple padding, tuple dilation,
                             int n_threads):
     """Max pooling without the argmax: the same rule, less memory traffic."""
-    cdef Window w = make_window((input.shape[1], input.shape[2], input.shape[3]),
-                                (values_out.shape[1], values_out.shape[2], values_out.shape[3]),
+    cdef Window w = make_window(tuple(input.shape)[1:4], tuple(values_out.shape)[1:4],
                                 kernel, stride, padding, dilation)
-    cdef Py_ssize_t rows_per_plane = w.out_size[0] * w.out_size[1]
-    cdef Py_ssize_t n_rows = input.shape[0] * rows_per_plane
-    cdef Py_ssize_t row, plane, od, oh
-    for row in prange(n_rows, schedule="static", nogil=True, num_threads=n_threads):
-        plane = row // rows_per_plane
-        od = (row - plane * rows_per_plane) // w.out_size[1]
-        oh = row - plane * rows_per_plane - od * w.out_size[1]
-        max_row(&input[plane, 0, 0, 0], &values_out[plane, od, oh, 0], <int64_t*>NULL, &w,
-                od, oh)
+    with nogil:
+        max_pool_rows(&input[0, 0, 0, 0], &values_out[0, 0, 0, 0], <int64_t*>NULL, &w,
+                      input.shape[0], n_threads)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -443,7 +473,8 @@ cdef inline void avg_row(const floating* plane, floating* out, const Window* w,
                               count_include_pad)
                    * axis_count(h_start, w.in_size[1], w.kernel[1], w.padding[1],
                                 count_include_pad))
-    interior_columns(w, &ow_first, &ow_stop)
+    ow_first = w.interior_first
+    ow_stop = w.interior_stop
     for ow in range(ow_first):
         avg_point(plane, out, w, d_first, d_stop, h_first, h_stop, d_start, h_start,
                   row_divisor, count_include_pad, divisor_override, ow)
@@ -465,22 +496,37 @@ cdef inline void avg_row(const floating* plane, floating* out, const Window* w,
         out[ow] = out[ow] / interior_divisor
 
 
+cdef void avg_pool_rows(const floating* input, floating* out, const Window* w,
+                        Py_ssize_t n_planes, bint count_include_pad,
+                        Py_ssize_t divisor_override, int n_threads) noexcept nogil:
+    """Every output row of every plane, ROW_BLOCK consecutive rows per parallel task."""
+    cdef Py_ssize_t in_plane_size = w.in_size[0] * w.in_size[1] * w.in_size[2]
+    cdef Py_ssize_t n_rows = n_planes * w.out_size[0] * w.out_size[1]
+    cdef Py_ssize_t block, row, stop, plane, od, oh
+    for block in prange((n_rows + ROW_BLOCK - 1) // ROW_BLOCK, schedule="static",
+                        num_threads=n_threads):
+        row = block * ROW_BLOCK
+        stop = min(row + ROW_BLOCK, n_rows)
+        oh = row % w.out_size[1]
+        od = (row // w.out_size[1]) % w.out_size[0]
+        plane = row // (w.out_size[1] * w.out_size[0])
+        while row < stop:
+            avg_row(input + plane * in_plane_size, out + row * w.out_size[2], w, od, oh,
+                    count_include_pad, divisor_override)
+            next_row(&plane, &od, &oh, w.out_size[0], w.out_size[1])
+            row = row + 1
+
+
 def avg_pool_forward(const floating[:, :, :, ::1] input, floating[:, :, :, ::1] out,
                      tuple kernel, tuple stride, tuple padding, bint count_include_pad,
                      Py_ssize_t divisor_override, int n_threads):
     """Average pooling over (planes, D, H, W) -> (planes, OD, OH, OW); divisor_override <= 0
     means none."""
-    cdef Window w = make_window((input.shape[1], input.shape[2], input.shape[3]), (out.shape[1], out.shape[2], out.shape[3]),
+    cdef Window w = make_window(tuple(input.shape)[1:4], tuple(out.shape)[1:4],
                                 kernel, stride, padding, (1, 1, 1))
-    cdef Py_ssize_t rows_per_plane = w.out_size[0] * w.out_size[1]
-    cdef Py_ssize_t n_rows = input.shape[0] * rows_per_plane
-    cdef Py_ssize_t row, plane, od, oh
-    for row in prange(n_rows, schedule="static", nogil=True, num_threads=n_threads):
-        plane = row // rows_per_plane
-        od = (row - plane * rows_per_plane) // w.out_size[1]
-        oh = row - plane * rows_per_plane - od * w.out_size[1]
-        avg_row(&input[plane, 0, 0, 0], &out[plane, od, oh, 0], &w, od, oh,
-                count_include_pad, divisor_override)
+    with nogil:
+        avg_pool_rows(&input[0, 0, 0, 0], &out[0, 0, 0, 0], &w, input.shape[0],
+                      count_include_pad, divisor_override, n_threads)
 
 
 # Average pooling, backward, as a gather: each input row sums the contributions
@@ -582,7 +628,8 @@ cdef inline void avg_backward_row(const floating* grad_plane, floating* grad_row
                      &od_first, &od_stop)
     covering_outputs(ih, w.kernel[1], w.stride[1], w.padding[1], w.out_size[1],
                      &oh_first, &oh_stop)
-    interior_columns(w, &ow_first, &ow_stop)
+    ow_first = w.interior_first
+    ow_stop = w.interior_stop
     for od in range(od_first, od_stop):
         for oh in range(oh_first, oh_stop):
             row_divisor = (axis_count(od * w.stride[0] - w.padding[0], w.in_size[0],
@@ -604,19 +651,37 @@ cdef inline void avg_backward_row(const floating* grad_plane, floating* grad_row
                                  divisor_override, ow)
 
 
+cdef void avg_pool_backward_rows(const floating* grad_output, floating* grad_input,
+                                 const Window* w, Py_ssize_t n_planes,
+                                 bint count_include_pad, Py_ssize_t divisor_override,
+                                 int n_threads) noexcept nogil:
+    """Every input row of every plane, ROW_BLOCK consecutive rows per parallel task."""
+    cdef Py_ssize_t out_plane_size = w.out_size[0] * w.out_size[1] * w.out_size[2]
+    cdef Py_ssize_t n_rows = n_planes * w.in_size[0] * w.in_size[1]
+    cdef Py_ssize_t block, row, stop, plane, id, ih
+    for block in prange((n_rows + ROW_BLOCK - 1) // ROW_BLOCK, schedule="static",
+                        num_threads=n_threads):
+        row = block * ROW_BLOCK
+        stop = min(row + ROW_BLOCK, n_rows)
+        ih = row % w.in_size[1]
+        id = (row // w.in_size[1]) % w.in_size[0]
+        plane = row // (w.in_size[1] * w.in_size[0])
+        while row < stop:
+            avg_backward_row(grad_output + plane * out_plane_size,
+                             grad_input + row * w.in_size[2], w, id, ih, count_include_pad,
+                             divisor_override)
+            next_row(&plane, &id, &ih, w.in_size[0], w.in_size[1])
+            row = row + 1
+
+
 def avg_pool_backward(const floating[:, :, :, ::1] grad_output,
                       floating[:, :, :, ::1] grad_input,
                       tuple kernel, tuple stride, tuple padding, bint count_include_pad,
                       Py_ssize_t divisor_override, int n_threads):
     """Gradient of average pooling: (planes, OD, OH, OW) -> (planes, D, H, W)."""
-    cdef Window w = make_window((grad_input.shape[1], grad_input.shape[2], grad_input.shape[3]), (grad_output.shape[1], grad_output.shape[2], grad_output.shape[3]),
+    cdef Window w = make_window(tuple(grad_input.shape)[1:4], tuple(grad_output.shape)[1:4],
                                 kernel, stride, padding, (1, 1, 1))
-    cdef Py_ssize_t rows_per_plane = w.in_size[0] * w.in_size[1]
-    cdef Py_ssize_t n_rows = grad_input.shape[0] * rows_per_plane
-    cdef Py_ssize_t row, plane, id, ih
-    for row in prange(n_rows, schedule="static", nogil=True, num_threads=n_threads):
-        plane = row // rows_per_plane
-        id = (row - plane * rows_per_plane) // w.in_size[1]
-        ih = row - plane * rows_per_plane - id * w.in_size[1]
-        avg_backward_row(&grad_output[plane, 0, 0, 0], &grad_input[plane, id, ih, 0], &w,
-                         id, ih, count_include_pad, divisor_override)
+    with nogil:
+        avg_pool_backward_rows(&grad_output[0, 0, 0, 0], &grad_input[0, 0, 0, 0], &w,
+                               grad_input.shape[0], count_include_pad, divisor_override,
+                               n_threads)
