@@ -156,27 +156,37 @@ cdef inline bint max_takes(floating candidate, floating best) noexcept nogil:
     return (candidate > best) | (candidate != candidate)
 
 
+cdef inline Py_ssize_t plane_position(const Window* w, Py_ssize_t d_start, Py_ssize_t kd,
+                                      Py_ssize_t h_start, Py_ssize_t kh, Py_ssize_t w_start,
+                                      Py_ssize_t kw) noexcept nogil:
+    """Flat position in the plane of tap (kd, kh, kw) of the window starting at the starts."""
+    return (((d_start + kd * w.dilation[0]) * w.in_size[1] + h_start + kh * w.dilation[1])
+            * w.in_size[2] + w_start + kw * w.dilation[2])
+
+
 cdef inline void max_point(const floating* plane, floating* values, index_t* indices,
                            const Window* w, Py_ssize_t d_first, Py_ssize_t d_stop,
                            Py_ssize_t h_first, Py_ssize_t h_stop, Py_ssize_t d_start,
                            Py_ssize_t h_start, Py_ssize_t ow) noexcept nogil:
     """One output element whose width window may be clipped by padding (scalar path)."""
     cdef Py_ssize_t w_start = ow * w.stride[2] - w.padding[2]
-    cdef Py_ssize_t w_first, w_stop, kd, kh, kw, position, best_position = 0
-    cdef floating value, best = 0
-    cdef bint started = False
+    cdef Py_ssize_t w_first, w_stop, kd, kh, kw, position, best_position
+    cdef floating value, best
+    cdef bint take
     valid_taps(w_start, w.in_size[2], w.kernel[2], w.dilation[2], &w_first, &w_stop)
+    # Start from the first real tap. Visiting it again below changes nothing (equal values
+    # do not replace; a NaN replaces itself), so the loop needs no first-tap branch, and the
+    # selects compile without data-dependent jumps.
+    best_position = plane_position(w, d_start, d_first, h_start, h_first, w_start, w_first)
+    best = plane[best_position]
     for kd in range(d_first, d_stop):
         for kh in range(h_first, h_stop):
             for kw in range(w_first, w_stop):
-                position = (((d_start + kd * w.dilation[0]) * w.in_size[1]
-                             + h_start + kh * w.dilation[1]) * w.in_size[2]
-                            + w_start + kw * w.dilation[2])
+                position = plane_position(w, d_start, kd, h_start, kh, w_start, kw)
                 value = plane[position]
-                if not started or max_takes(value, best):
-                    best = value
-                    best_position = position
-                    started = True
+                take = max_takes(value, best)
+                best = value if take else best
+                best_position = position if take else best_position
     values[ow] = best
     if indices != NULL:
         indices[ow] = best_position
@@ -282,8 +292,7 @@ cdef inline void max_row(const floating* plane, floating* values, index_t* indic
     # row's taps left to right, so every output element sees its taps in raster order.
     for kd in range(d_first, d_stop):
         for kh in range(h_first, h_stop):
-            row_start = ((d_start + kd * w.dilation[0]) * w.in_size[1]
-                         + h_start + kh * w.dilation[1]) * w.in_size[2]
+            row_start = plane_position(w, d_start, kd, h_start, kh, 0, 0)
             max_width_pass(plane, row_start - w.padding[2], w, values, indices, ow_first,
                            ow_stop, is_first)
             is_first = False
@@ -406,8 +415,8 @@ cdef inline void avg_point(const floating* plane, floating* out, const Window* w
     for kd in range(d_first, d_stop):
         for kh in range(h_first, h_stop):
             for kw in range(w_first, w_stop):
-                total = total + plane[((d_start + kd) * w.in_size[1] + h_start + kh)
-                                      * w.in_size[2] + w_start + kw]
+                total = total + plane[plane_position(w, d_start, kd, h_start, kh, w_start,
+                                                     kw)]
     if divisor_override > 0:
         divisor = divisor_override
     else:
@@ -485,7 +494,7 @@ cdef inline void avg_row(const floating* plane, floating* out, const Window* w,
         return
     for kd in range(d_first, d_stop):
         for kh in range(h_first, h_stop):
-            row_start = ((d_start + kd) * w.in_size[1] + h_start + kh) * w.in_size[2]
+            row_start = plane_position(w, d_start, kd, h_start, kh, 0, 0)
             avg_width_pass(plane, row_start - w.padding[2], w, out, ow_first, ow_stop,
                            is_first)
             is_first = False
