@@ -226,11 +226,40 @@ cdef inline void max_width_taps(const floating* plane, Py_ssize_t offset, Py_ssi
             indices[ow] = best_position
 
 
+cdef inline void max_width_taps_outer(const floating* plane, Py_ssize_t offset,
+                                      Py_ssize_t stride, Py_ssize_t taps, Py_ssize_t dilation,
+                                      floating* values, index_t* indices, Py_ssize_t first,
+                                      Py_ssize_t stop, bint is_first,
+                                      bint with_indices) noexcept nogil:
+    """max_width_taps for any window width: one pass over the columns per tap, so that the
+    selects stay branch-free however many taps there are (a data-dependent branch per tap
+    costs far more than re-reading the running maxima from L1)."""
+    cdef Py_ssize_t ow, t, position
+    cdef floating value
+    cdef bint take
+    for t in range(taps):
+        if is_first and t == 0:
+            for ow in range(first, stop):
+                position = offset + ow * stride
+                values[ow] = plane[position]
+                if with_indices:
+                    indices[ow] = position
+        else:
+            for ow in range(first, stop):
+                position = offset + ow * stride + t * dilation
+                value = plane[position]
+                take = max_takes(value, values[ow])
+                values[ow] = value if take else values[ow]
+                if with_indices:
+                    indices[ow] = <index_t>position if take else indices[ow]
+
+
 cdef inline void max_width_shapes(const floating* plane, Py_ssize_t offset, Py_ssize_t stride,
                                   Py_ssize_t taps, Py_ssize_t dilation, floating* values,
                                   index_t* indices, Py_ssize_t first, Py_ssize_t stop,
                                   bint is_first, bint with_indices) noexcept nogil:
-    # Specialised copies for the window widths that dominate real networks.
+    # Specialised copies for the window widths that dominate real networks: k == s (2, 3, 4)
+    # and the overlapping 3/2, 3/1, 2/1.
     if dilation == 1 and stride == 2 and taps == 2:
         max_width_taps(plane, offset, 2, 2, 1, values, indices, first, stop, is_first,
                        with_indices)
@@ -243,9 +272,18 @@ cdef inline void max_width_shapes(const floating* plane, Py_ssize_t offset, Py_s
     elif dilation == 1 and stride == 1 and taps == 2:
         max_width_taps(plane, offset, 1, 2, 1, values, indices, first, stop, is_first,
                        with_indices)
-    else:
-        max_width_taps(plane, offset, stride, taps, dilation, values, indices, first, stop,
+    elif dilation == 1 and stride == 3 and taps == 3:
+        max_width_taps(plane, offset, 3, 3, 1, values, indices, first, stop, is_first,
+                       with_indices)
+    elif dilation == 1 and stride == 4 and taps == 4:
+        max_width_taps(plane, offset, 4, 4, 1, values, indices, first, stop, is_first,
+                       with_indices)
+    elif taps == 1:
+        max_width_taps(plane, offset, stride, 1, dilation, values, indices, first, stop,
                        is_first, with_indices)
+    else:
+        max_width_taps_outer(plane, offset, stride, taps, dilation, values, indices, first,
+                             stop, is_first, with_indices)
 
 
 cdef inline void max_width_pass(const floating* plane, Py_ssize_t offset, const Window* w,
@@ -442,29 +480,48 @@ cdef inline void avg_width_taps(const floating* plane, Py_ssize_t offset, Py_ssi
         sums[ow] = total
 
 
+cdef inline void avg_width_taps_outer(const floating* plane, Py_ssize_t offset,
+                                      Py_ssize_t stride, Py_ssize_t taps, floating* sums,
+                                      Py_ssize_t first, Py_ssize_t stop,
+                                      bint is_first) noexcept nogil:
+    """avg_width_taps for any window width, one pass over the columns per tap (each column
+    still adds its taps left to right)."""
+    cdef Py_ssize_t ow, t
+    cdef floating zero = 0
+    for t in range(taps):
+        if is_first and t == 0:
+            for ow in range(first, stop):
+                sums[ow] = zero + plane[offset + ow * stride]
+        else:
+            for ow in range(first, stop):
+                sums[ow] = sums[ow] + plane[offset + ow * stride + t]
+
+
+cdef inline void avg_width_shapes(const floating* plane, Py_ssize_t offset, Py_ssize_t stride,
+                                  Py_ssize_t taps, floating* sums, Py_ssize_t first,
+                                  Py_ssize_t stop, bint is_first) noexcept nogil:
+    # Specialised copies for the window widths that dominate real networks.
+    if stride == 2 and taps == 2:
+        avg_width_taps(plane, offset, 2, 2, sums, first, stop, is_first)
+    elif stride == 2 and taps == 3:
+        avg_width_taps(plane, offset, 2, 3, sums, first, stop, is_first)
+    elif stride == 1 and taps == 3:
+        avg_width_taps(plane, offset, 1, 3, sums, first, stop, is_first)
+    elif stride == 3 and taps == 3:
+        avg_width_taps(plane, offset, 3, 3, sums, first, stop, is_first)
+    elif stride == 4 and taps == 4:
+        avg_width_taps(plane, offset, 4, 4, sums, first, stop, is_first)
+    else:
+        avg_width_taps_outer(plane, offset, stride, taps, sums, first, stop, is_first)
+
+
 cdef inline void avg_width_pass(const floating* plane, Py_ssize_t offset, const Window* w,
                                 floating* sums, Py_ssize_t first, Py_ssize_t stop,
                                 bint is_first) noexcept nogil:
-    # Specialised copies for the window widths that dominate real networks.
-    cdef Py_ssize_t stride = w.stride[2], taps = w.kernel[2]
     if is_first:
-        if stride == 2 and taps == 2:
-            avg_width_taps(plane, offset, 2, 2, sums, first, stop, True)
-        elif stride == 2 and taps == 3:
-            avg_width_taps(plane, offset, 2, 3, sums, first, stop, True)
-        elif stride == 1 and taps == 3:
-            avg_width_taps(plane, offset, 1, 3, sums, first, stop, True)
-        else:
-            avg_width_taps(plane, offset, stride, taps, sums, first, stop, True)
+        avg_width_shapes(plane, offset, w.stride[2], w.kernel[2], sums, first, stop, True)
     else:
-        if stride == 2 and taps == 2:
-            avg_width_taps(plane, offset, 2, 2, sums, first, stop, False)
-        elif stride == 2 and taps == 3:
-            avg_width_taps(plane, offset, 2, 3, sums, first, stop, False)
-        elif stride == 1 and taps == 3:
-            avg_width_taps(plane, offset, 1, 3, sums, first, stop, False)
-        else:
-            avg_width_taps(plane, offset, stride, taps, sums, first, stop, False)
+        avg_width_shapes(plane, offset, w.stride[2], w.kernel[2], sums, first, stop, False)
 
 
 cdef inline void avg_row(const floating* plane, floating* out, const Window* w,
