@@ -633,25 +633,37 @@ cdef inline void avg_spread_point(const floating* grad_output_row, floating* gra
         grad_row[iw] = grad_row[iw] + delta
 
 
-cdef inline void avg_spread_taps(const floating* grad_output_row, floating* grad_row,
-                                 Py_ssize_t offset, Py_ssize_t stride, Py_ssize_t taps,
-                                 floating divisor, Py_ssize_t first, Py_ssize_t stop,
-                                 bint is_first) noexcept nogil:
-    """Spread the output columns [first, stop) (whole windows inside the row) over the input;
-    input column of tap t for column ow: offset + ow*stride + t.
+cdef inline void avg_spread_disjoint(const floating* grad_output_row, floating* grad_row,
+                                     Py_ssize_t offset, Py_ssize_t stride, Py_ssize_t taps,
+                                     floating divisor, Py_ssize_t first, Py_ssize_t stop,
+                                     bint is_first) noexcept nogil:
+    """Spread the output columns [first, stop) (whole windows inside the row) over the input
+    when windows do not overlap along the width (stride >= taps): each input column gets at
+    most one share, so any order is exact, and column by column gives contiguous stores.
+    Input column of tap t for column ow: offset + ow*stride + t. `is_first` (no earlier
+    output row covers this input row) stores onto the zeros instead of adding."""
+    cdef Py_ssize_t ow, t, position
+    cdef floating delta, zero = 0
+    for ow in range(first, stop):
+        delta = grad_output_row[ow] / divisor
+        for t in range(taps):
+            position = offset + ow * stride + t
+            grad_row[position] = (zero if is_first else grad_row[position]) + delta
 
-    Taps run from last to first: for any one input column that visits the covering outputs
-    in ascending order, the order of PyTorch's scatter. Each inner loop writes distinct
-    columns, so it vectorises. `is_first` (only when windows do not overlap along the width
-    and no earlier output row covers this input row) stores instead of adding to the zeros.
-    Callers pass literal stride/taps/is_first for the common shapes."""
+
+cdef inline void avg_spread_overlapping(const floating* grad_output_row, floating* grad_row,
+                                        Py_ssize_t offset, Py_ssize_t stride, Py_ssize_t taps,
+                                        floating divisor, Py_ssize_t first,
+                                        Py_ssize_t stop) noexcept nogil:
+    """Spread the output columns [first, stop) over the input when windows overlap along the
+    width. Taps run from last to first: for any one input column that visits the covering
+    outputs in ascending order, the order of PyTorch's scatter, so float sums round alike.
+    Each inner loop writes distinct columns."""
     cdef Py_ssize_t ow, t
-    cdef floating zero = 0
     for t in range(taps - 1, -1, -1):
         for ow in range(first, stop):
-            grad_row[offset + ow * stride + t] = (
-                (zero if is_first else grad_row[offset + ow * stride + t])
-                + grad_output_row[ow] / divisor)
+            grad_row[offset + ow * stride + t] = (grad_row[offset + ow * stride + t]
+                                                  + grad_output_row[ow] / divisor)
 
 
 cdef inline void avg_spread_shapes(const floating* grad_output_row, floating* grad_row,
@@ -659,21 +671,29 @@ cdef inline void avg_spread_shapes(const floating* grad_output_row, floating* gr
                                    floating divisor, Py_ssize_t first, Py_ssize_t stop,
                                    bint is_first) noexcept nogil:
     # Specialised copies for the window widths that dominate real networks.
-    if is_first:
-        if stride == 2 and taps == 2:
-            avg_spread_taps(grad_output_row, grad_row, offset, 2, 2, divisor, first, stop, True)
+    if stride < taps:
+        if stride == 2 and taps == 3:
+            avg_spread_overlapping(grad_output_row, grad_row, offset, 2, 3, divisor, first,
+                                   stop)
+        elif stride == 1 and taps == 3:
+            avg_spread_overlapping(grad_output_row, grad_row, offset, 1, 3, divisor, first,
+                                   stop)
         else:
-            avg_spread_taps(grad_output_row, grad_row, offset, stride, taps, divisor, first,
-                            stop, True)
+            avg_spread_overlapping(grad_output_row, grad_row, offset, stride, taps, divisor,
+                                   first, stop)
+    elif is_first:
+        if stride == 2 and taps == 2:
+            avg_spread_disjoint(grad_output_row, grad_row, offset, 2, 2, divisor, first, stop,
+                                True)
+        else:
+            avg_spread_disjoint(grad_output_row, grad_row, offset, stride, taps, divisor,
+                                first, stop, True)
     elif stride == 2 and taps == 2:
-        avg_spread_taps(grad_output_row, grad_row, offset, 2, 2, divisor, first, stop, False)
-    elif stride == 2 and taps == 3:
-        avg_spread_taps(grad_output_row, grad_row, offset, 2, 3, divisor, first, stop, False)
-    elif stride == 1 and taps == 3:
-        avg_spread_taps(grad_output_row, grad_row, offset, 1, 3, divisor, first, stop, False)
+        avg_spread_disjoint(grad_output_row, grad_row, offset, 2, 2, divisor, first, stop,
+                            False)
     else:
-        avg_spread_taps(grad_output_row, grad_row, offset, stride, taps, divisor, first, stop,
-                        False)
+        avg_spread_disjoint(grad_output_row, grad_row, offset, stride, taps, divisor, first,
+                            stop, False)
 
 
 cdef inline void avg_backward_row(const floating* grad_plane, floating* grad_row,

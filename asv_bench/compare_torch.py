@@ -1,0 +1,127 @@
+"""Side-by-side speed of cypool and PyTorch's CPU pooling on the asv cases, as a Markdown table.
+
+    python asv_bench/compare_torch.py [--repeats 9] [--cases resnet_stem,vgg_block]
+
+Both libraries run in this one process, alternately, with the same thread count (1, then 2),
+so machine noise hits them alike; each time is the median of ``--repeats`` runs. ``ratio`` is
+PyTorch's time over cypool's. For forwards with k == s (no window overlap) ``floor`` is the
+share of the memory floor reached: (bytes read + bytes written) / copy bandwidth, with the
+bandwidth of ``np.copyto`` measured in the same run. Needs torch (a peer, not a dependency).
+"""
+
+import argparse
+import os
+import platform
+import sys
+import time
+
+import numpy as np
+import torch
+
+import cypool
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "benchmarks"))
+from cases import CASES, make_case  # noqa: E402
+
+
+def median_ms(function, repeats):
+    function()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - start)
+    return 1e3 * float(np.median(times))
+
+
+def copy_bandwidth(repeats):
+    source = np.ones(1 << 26, dtype=np.float32)
+    target = np.empty_like(source)
+    return 2 * source.nbytes / (median_ms(lambda: np.copyto(target, source), repeats) / 1e3)
+
+
+def ops(name, threads):
+    """(label, cypool call, torch call, bytes moved by the forward or None) per measured op."""
+    kind, _, k, s, p, _ = CASES[name]
+    x, n_dims, window, extra = make_case(name)
+    t = torch.from_numpy(x)
+    n = n_dims
+    ceil_mode = extra.get("ceil_mode", False)
+    if kind == "max":
+        forward = getattr(cypool, f"max_pool{n}d")
+        values, indices = forward(x, **window, **extra, return_indices=True)
+        grad = np.ones_like(values)
+        torch_forward = getattr(torch.nn.functional, f"max_pool{n}d")
+        torch_values, torch_indices = torch_forward(t, **window, **extra, return_indices=True)
+        torch_grad = torch.ones_like(torch_values)
+        backward_op = getattr(torch.ops.aten, f"max_pool{max(n, 2)}d_with_indices_backward")
+        if n == 1:  # PyTorch runs 1-d as 2-d with a unit height
+            def torch_backward():
+                backward_op(torch_grad[..., None, :], t[..., None, :], [1, k], [1, s], [0, p],
+                            [1, 1], ceil_mode, torch_indices[..., None, :])
+        else:
+            def torch_backward():
+                backward_op(torch_grad, t, [k] * n, [s] * n, [p] * n, [1] * n, ceil_mode,
+                            torch_indices)
+        moved = x.nbytes + values.nbytes + indices.nbytes
+        return [
+            ("max fwd+idx",
+             lambda: forward(x, **window, **extra, return_indices=True, n_threads=threads),
+             lambda: torch_forward(t, **window, **extra, return_indices=True),
+             moved if k == s else None),
+            ("max bwd",
+             lambda: getattr(cypool, f"max_pool{n}d_backward")(grad, indices, x.shape,
+                                                                n_threads=threads),
+             torch_backward, None),
+        ]
+    forward = getattr(cypool, f"avg_pool{n}d")
+    result = forward(x, **window, **extra)
+    grad = np.ones_like(result)
+    torch_forward = getattr(torch.nn.functional, f"avg_pool{n}d")
+    torch_grad = torch.from_numpy(grad)
+    count_include_pad = extra.get("count_include_pad", True)
+    backward_op = getattr(torch.ops.aten, f"avg_pool{max(n, 2)}d_backward")
+    if n == 1:
+        def torch_backward():
+            backward_op(torch_grad[..., None, :], t[..., None, :], [1, k], [1, s], [0, p],
+                        ceil_mode, count_include_pad, None)
+    else:
+        def torch_backward():
+            backward_op(torch_grad, t, [k] * n, [s] * n, [p] * n, ceil_mode, count_include_pad,
+                        None)
+    return [
+        ("avg fwd", lambda: forward(x, **window, **extra, n_threads=threads),
+         lambda: torch_forward(t, **window, **extra),
+         x.nbytes + result.nbytes if k == s else None),
+        ("avg bwd",
+         lambda: getattr(cypool, f"avg_pool{n}d_backward")(grad, x.shape, **window, **extra,
+                                                            n_threads=threads),
+         torch_backward, None),
+    ]
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=9)
+    parser.add_argument("--cases", default=",".join(CASES))
+    args = parser.parse_args()
+    print(f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+          f"torch {torch.__version__}, numpy {np.__version__}, "
+          f"{time.strftime('%Y-%m-%d')}\n")
+    print("| case | op | threads | PyTorch ms | cypool ms | ratio | floor |")
+    print("| --- | --- | ---: | ---: | ---: | ---: | ---: |")
+    for threads in (1, 2):
+        torch.set_num_threads(threads)
+        bandwidth = copy_bandwidth(args.repeats)
+        for name in args.cases.split(","):
+            for label, ours, theirs, moved in ops(name, threads):
+                theirs_ms = median_ms(theirs, args.repeats)
+                ours_ms = median_ms(ours, args.repeats)
+                floor = f"{100 * moved / bandwidth / (ours_ms / 1e3):.0f}%" if moved else ""
+                print(f"| {name} | {label} | {threads} | {theirs_ms:.2f} | {ours_ms:.2f} | "
+                      f"{theirs_ms / ours_ms:.1f}x | {floor} |", flush=True)
+        print(f"| copy bandwidth | np.copyto | {threads} | | | | {bandwidth / 1e9:.1f} GB/s |")
+
+
+if __name__ == "__main__":
+    main()
