@@ -7,11 +7,11 @@ spatial axes left-padded with size-1 axes; everything that gets them there lives
 from __future__ import annotations
 
 import math
-import operator
 
 import numpy as np
 
 from ._backend import kernels
+from ._shape import as_int
 
 # The dtypes the floating-point kernels are compiled for.
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
@@ -78,7 +78,7 @@ def check_pooling_shape(name: str, shape: tuple[int, ...], n_dims: int) -> bool:
 def as_shape(name: str, value, ndim: int) -> tuple[int, ...]:
     """A shape argument (such as ``input_shape``) as a tuple of ``ndim`` non-negative ints."""
     try:
-        shape = tuple(operator.index(size) for size in value)
+        shape = tuple(as_int(name, size) for size in value)
     except TypeError:
         raise TypeError(f"{name} must be a sequence of ints, got {value!r}") from None
     if len(shape) != ndim or min(shape) < 0:
@@ -127,14 +127,7 @@ def n_threads_for(n_threads, work: int) -> int:
     if n_threads is None:
         n_threads = kernels.openmp_max_threads()
     else:
-        if isinstance(n_threads, bool):
-            raise TypeError(f"n_threads must be a positive int or None, got {n_threads!r}")
-        try:
-            n_threads = operator.index(n_threads)
-        except TypeError:
-            raise TypeError(
-                f"n_threads must be a positive int or None, got {n_threads!r}"
-            ) from None
+        n_threads = as_int("n_threads", n_threads, "a positive int or None")
         if n_threads < 1:
             raise ValueError(f"n_threads must be a positive int or None, got {n_threads}")
     if work < PARALLEL_THRESHOLD:

@@ -15,6 +15,16 @@ import numpy as np
 SIZE_ARGUMENT_LIMIT = 2**40
 
 
+def as_int(name: str, value, expected: str = "an int") -> int:
+    """``value`` as a Python int (NumPy integers too, bools not); TypeError naming ``name``."""
+    if not isinstance(value, bool):
+        try:
+            return operator.index(value)
+        except TypeError:
+            pass
+    raise TypeError(f"{name} must be {expected}, got {value!r}")
+
+
 def as_size_tuple(name: str, value, n_dims: int) -> tuple[int, ...]:
     """``value`` as a tuple of ``n_dims`` Python ints.
 
@@ -35,10 +45,8 @@ def as_size_tuple(name: str, value, n_dims: int) -> tuple[int, ...]:
         items = (value,) * n_dims
     result = []
     for item in items:
-        if isinstance(item, bool):
-            raise TypeError(f"{name} must hold integers, got {value!r}")
         try:
-            integer = operator.index(item)
+            integer = as_int(name, item)
         except TypeError:
             raise TypeError(
                 f"{name} must be an int or a sequence of {n_dims} ints, got {value!r}"
@@ -172,14 +180,7 @@ def check_divisor_override(divisor_override) -> int:
     """``None`` -> 0 (the kernels' 'no override'); else a positive int."""
     if divisor_override is None:
         return 0
-    if isinstance(divisor_override, bool):
-        raise TypeError(f"divisor_override must be an int or None, got {divisor_override!r}")
-    try:
-        value = operator.index(divisor_override)
-    except TypeError:
-        raise TypeError(
-            f"divisor_override must be an int or None, got {divisor_override!r}"
-        ) from None
+    value = as_int("divisor_override", divisor_override, "an int or None")
     if value <= 0 or value > SIZE_ARGUMENT_LIMIT:
         raise ValueError(f"divisor_override must be a positive int, got {divisor_override!r}")
     return value
