@@ -7,6 +7,7 @@ spatial axes left-padded with size-1 axes; everything that gets them there lives
 from __future__ import annotations
 
 import math
+import os
 
 import numpy as np
 
@@ -83,6 +84,8 @@ def as_shape(name: str, value, ndim: int) -> tuple[int, ...]:
         raise TypeError(f"{name} must be a sequence of ints, got {value!r}") from None
     if len(shape) != ndim or min(shape) < 0:
         raise ValueError(f"{name} must be {ndim} non-negative ints, got {value!r}")
+    if math.prod(shape) > np.iinfo(np.intp).max // 8:
+        raise ValueError(f"{name} {shape} is too large for an array")
     return shape
 
 
@@ -122,7 +125,7 @@ def n_threads_for(n_threads, work: int) -> int:
     """Threads for a call doing ``work`` element operations.
 
     ``None`` follows OpenMP's current setting (``OMP_NUM_THREADS``, threadpoolctl). Small
-    calls run on one thread.
+    calls run on one thread; more than four threads per CPU never helps and is capped.
     """
     if n_threads is None:
         n_threads = kernels.openmp_max_threads()
@@ -132,4 +135,4 @@ def n_threads_for(n_threads, work: int) -> int:
             raise ValueError(f"n_threads must be a positive int or None, got {n_threads}")
     if work < PARALLEL_THRESHOLD:
         return 1
-    return min(n_threads, 1 << 16)
+    return min(n_threads, 4 * (os.cpu_count() or 1))

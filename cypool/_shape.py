@@ -5,6 +5,7 @@ Everything about window arithmetic lives here, in pure Python, so each rule is s
 
 from __future__ import annotations
 
+import math
 import operator
 from dataclasses import dataclass
 
@@ -135,6 +136,16 @@ def pool_geometry(
         raise ValueError(
             f"padding must be at most half of kernel_size, got padding={paddings} "
             f"for kernel_size={kernel}"
+        )
+    # Divisors and window offsets are products over the axes: keep them far from int64 limits.
+    window_volume = math.prod(
+        min(d * (k - 1) + 1, length + 2 * p)
+        for length, k, p, d in zip(input_size, kernel, paddings, dilations)
+    )
+    if window_volume > SIZE_ARGUMENT_LIMIT:
+        raise ValueError(
+            f"kernel_size={kernel} with padding={paddings} makes windows of {window_volume} "
+            f"elements, more than cypool supports ({SIZE_ARGUMENT_LIMIT})"
         )
     output_size = tuple(
         pooling_output_size(length, k, s, p, d, as_flag("ceil_mode", ceil_mode))

@@ -219,3 +219,17 @@ def test_valid_neighbours_of_the_bad_cases_pass():
     assert cypool.max_pool1d(np.ones((1, 2, 1)), 2, 1, 1, 1).shape == (1, 2, 2)
     assert cypool.max_pool2d(x, 2, return_indices=True, out=(
         np.empty(OUT_SHAPE[2]), np.empty(OUT_SHAPE[2], np.int64)))[0].shape == OUT_SHAPE[2]
+
+
+def test_windows_too_large_for_int64_arithmetic_are_refused():
+    # Padding lets a huge kernel pass the output-size rule; the divisor would overflow.
+    x = np.zeros((1, 1, 8, 9), np.float32)
+    with pytest.raises(ValueError, match="kernel_size"):
+        cypool.avg_pool2d(x, 2**40, padding=2**39)
+
+
+def test_input_shape_too_large_for_an_array_is_refused():
+    grad = np.ones((1, 1, 2, 2), np.float32)
+    indices = np.zeros((1, 1, 2, 2), np.int64)
+    with pytest.raises(ValueError, match="input_shape"):
+        cypool.max_pool2d_backward(grad, indices, (1, 1, 2**40, 2**40))
