@@ -666,6 +666,33 @@ cdef inline void avg_spread_overlapping(const floating* grad_output_row, floatin
                                                   + grad_output_row[ow] / divisor)
 
 
+cdef inline void avg_spread_three_by_two(const floating* grad_output_row, floating* grad_row,
+                                         Py_ssize_t offset, floating divisor,
+                                         Py_ssize_t first, Py_ssize_t stop) noexcept nogil:
+    """avg_spread_overlapping for 3 taps, stride 2 (the ResNet stem), column by column.
+
+    Input column offset + 2q receives output q-1's last tap, then output q's first; column
+    offset + 2q + 1 only output q's middle tap. Adding in that order keeps PyTorch's
+    ascending-output order, and the loop writes column pairs, which vectorises (the taps-outer
+    loops write every other column, which does not)."""
+    cdef Py_ssize_t q, column
+    if first >= stop:
+        return
+    # Output `first`'s left column also got the last tap of output first-1: that is a border
+    # output, spread already (earlier, as the ascending order requires).
+    grad_row[offset + 2 * first] = (grad_row[offset + 2 * first]
+                                    + grad_output_row[first] / divisor)
+    grad_row[offset + 2 * first + 1] = (grad_row[offset + 2 * first + 1]
+                                        + grad_output_row[first] / divisor)
+    for q in range(first + 1, stop):
+        column = offset + 2 * q
+        grad_row[column] = ((grad_row[column] + grad_output_row[q - 1] / divisor)
+                            + grad_output_row[q] / divisor)
+        grad_row[column + 1] = grad_row[column + 1] + grad_output_row[q] / divisor
+    grad_row[offset + 2 * stop] = (grad_row[offset + 2 * stop]
+                                   + grad_output_row[stop - 1] / divisor)
+
+
 cdef inline void avg_spread_shapes(const floating* grad_output_row, floating* grad_row,
                                    Py_ssize_t offset, Py_ssize_t stride, Py_ssize_t taps,
                                    floating divisor, Py_ssize_t first, Py_ssize_t stop,
@@ -673,8 +700,7 @@ cdef inline void avg_spread_shapes(const floating* grad_output_row, floating* gr
     # Specialised copies for the window widths that dominate real networks.
     if stride < taps:
         if stride == 2 and taps == 3:
-            avg_spread_overlapping(grad_output_row, grad_row, offset, 2, 3, divisor, first,
-                                   stop)
+            avg_spread_three_by_two(grad_output_row, grad_row, offset, divisor, first, stop)
         elif stride == 1 and taps == 3:
             avg_spread_overlapping(grad_output_row, grad_row, offset, 1, 3, divisor, first,
                                    stop)
