@@ -6,9 +6,11 @@
 # validate every argument once; kernels trust them (a window always holds at least one real
 # input element, sizes are positive, buffers have the shapes the window geometry implies).
 #
-# Parallel work is one output row (plane, od, oh) per iteration, flattened, so a single image
-# with three channels still keeps every thread busy. Row helpers take raw pointers and loop
-# over the output width in the innermost loop, which the compiler vectorises.
+# Parallel work is a block of consecutive output rows (plane, od, oh) of the flattened row
+# sequence, so a single image with three channels still keeps every thread busy. Row helpers
+# take raw pointers and loop over the output width in the innermost loop, which the compiler
+# vectorises; literal arguments at their call sites give specialised copies for the common
+# window shapes.
 
 from cython.parallel cimport prange
 from libc.stdint cimport int32_t, int64_t
