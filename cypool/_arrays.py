@@ -19,6 +19,12 @@ FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 # The dtypes max-pool indices can have; other integer indices given to a backward are converted
 # to the first.
 INDEX_DTYPES = (np.dtype(np.int64), np.dtype(np.int32))
+_INDEX_LIMITS = {dtype: int(np.iinfo(dtype).max) for dtype in INDEX_DTYPES}
+# No array of 8-byte elements can have more elements than this.
+_MAX_ARRAY_ELEMENTS = int(np.iinfo(np.intp).max) // 8
+
+# More threads than this never help; a huge n_threads would only spawn a huge team.
+_THREAD_CAP = 4 * (os.cpu_count() or 1)
 
 # Below this many elements of work a call runs on one thread: starting a team costs more.
 PARALLEL_THRESHOLD = 1 << 15
@@ -42,7 +48,7 @@ def as_index_dtype(name: str, value, plane_size: int) -> np.dtype:
         raise TypeError(f"{name} must be numpy.int64 or numpy.int32, got {value!r}") from None
     if dtype not in INDEX_DTYPES:
         raise TypeError(f"{name} must be numpy.int64 or numpy.int32, got {dtype}")
-    if plane_size > np.iinfo(dtype).max:
+    if plane_size > _INDEX_LIMITS[dtype]:
         raise ValueError(
             f"{name}={dtype} cannot index an input plane of {plane_size} elements; use int64"
         )
@@ -84,7 +90,7 @@ def as_shape(name: str, value, ndim: int) -> tuple[int, ...]:
         raise TypeError(f"{name} must be a sequence of ints, got {value!r}") from None
     if len(shape) != ndim or min(shape) < 0:
         raise ValueError(f"{name} must be {ndim} non-negative ints, got {value!r}")
-    if math.prod(shape) > np.iinfo(np.intp).max // 8:
+    if math.prod(shape) > _MAX_ARRAY_ELEMENTS:
         raise ValueError(f"{name} {shape} is too large for an array")
     return shape
 
@@ -135,4 +141,4 @@ def n_threads_for(n_threads, work: int) -> int:
             raise ValueError(f"n_threads must be a positive int or None, got {n_threads}")
     if work < PARALLEL_THRESHOLD:
         return 1
-    return min(n_threads, 4 * (os.cpu_count() or 1))
+    return min(n_threads, _THREAD_CAP)
