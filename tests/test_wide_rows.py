@@ -1,0 +1,64 @@
+"""Rows wide enough for the kernels' vector loops (several full vectors plus a remainder) and
+the specialised window widths, against the reference. The hypothesis tests keep spatial sizes
+small for speed, so they mostly exercise remainders and border windows."""
+
+import numpy as np
+import pytest
+
+import cypool
+from cypool import reference
+
+# (kernel, stride, padding, dilation, ceil_mode) along the width; the specialised copies are
+# k == s in {2, 3, 4}, 3/2, 3/1, 2/1, k = 1; the rest take the generic path.
+WIDTH_WINDOWS = [
+    (2, 2, 0, 1, False), (2, 2, 1, 1, True), (3, 3, 1, 1, False), (4, 4, 2, 1, True),
+    (3, 2, 1, 1, False), (3, 2, 0, 1, True), (3, 1, 1, 1, False), (2, 1, 0, 1, False),
+    (1, 2, 0, 1, False), (5, 2, 2, 1, True), (3, 2, 1, 2, False), (4, 3, 1, 3, True),
+]
+
+
+def values_with_ties_and_nan(rng, shape, dtype):
+    x = rng.integers(-4, 5, size=shape).astype(dtype)
+    x[rng.random(shape) < 0.02] = np.nan
+    x[rng.random(shape) < 0.02] = -np.inf
+    return x
+
+
+@pytest.mark.parametrize("window", WIDTH_WINDOWS)
+@pytest.mark.parametrize("n_dims", [1, 2, 3])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_wide_rows_match_reference(window, n_dims, dtype):
+    k, s, p, d, ceil_mode = window
+    rng = np.random.default_rng([k, s, p, d, n_dims])
+    width = int(rng.integers(41, 90))
+    shape = (2, 2) + (3,) * (n_dims - 1) + (width,)
+    x = values_with_ties_and_nan(rng, shape, dtype)
+    lead = (1,) * (n_dims - 1)
+    max_args = dict(kernel_size=lead + (k,), stride=lead + (s,), padding=(0,) * (n_dims - 1)
+                    + (p,), dilation=lead + (d,), ceil_mode=ceil_mode)
+    name = f"max_pool{n_dims}d"
+    values, indices = getattr(cypool, name)(x, **max_args, return_indices=True)
+    expected_values, expected_indices = getattr(reference, name)(x, **max_args,
+                                                                 return_indices=True)
+    np.testing.assert_array_equal(values, expected_values)
+    np.testing.assert_array_equal(indices, expected_indices)
+    np.testing.assert_array_equal(getattr(cypool, name)(x, **max_args), expected_values)
+    grad = rng.standard_normal(values.shape).astype(dtype)
+    np.testing.assert_array_equal(
+        getattr(cypool, name + "_backward")(grad, indices, shape),
+        getattr(reference, name + "_backward")(grad, indices, shape))
+
+    if d != 1:
+        return  # average pooling has no dilation
+    avg_args = {key: max_args[key] for key in ("kernel_size", "stride", "padding", "ceil_mode")}
+    name = f"avg_pool{n_dims}d"
+    for count_include_pad in (True, False):
+        result = getattr(cypool, name)(x, **avg_args, count_include_pad=count_include_pad)
+        expected = getattr(reference, name)(x, **avg_args, count_include_pad=count_include_pad)
+        np.testing.assert_array_equal(result.view(np.uint8), expected.view(np.uint8))
+        grad = rng.standard_normal(result.shape).astype(dtype)
+        np.testing.assert_array_equal(
+            getattr(cypool, name + "_backward")(grad, shape, **avg_args,
+                                                count_include_pad=count_include_pad),
+            getattr(reference, name + "_backward")(grad, shape, **avg_args,
+                                                   count_include_pad=count_include_pad))
