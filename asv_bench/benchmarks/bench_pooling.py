@@ -40,6 +40,9 @@ class MaxPool:
         self.forward(self.x, **self.window, **self.extra, return_indices=True,
                      n_threads=threads)
 
+    def peakmem_backward(self, case, threads):
+        self.backward(self.grad, self.indices, self.x.shape, n_threads=threads)
+
 
 class AvgPool:
     params = (AVG_CASES, THREADS)
@@ -64,6 +67,9 @@ class AvgPool:
 
     def peakmem_forward(self, case, threads):
         self.forward(self.x, **self.window, **self.extra, n_threads=threads)
+
+    def peakmem_backward(self, case, threads):
+        self.backward(self.grad, self.x.shape, **self.window, **self.extra, n_threads=threads)
 
 
 class MemoryFloor:
