@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
 from . import _arrays
 from ._backend import kernels
 from ._shape import as_flag, check_divisor_override, pool_geometry

@@ -2,8 +2,6 @@
 both side by side. Skipped (NotImplementedError in setup) when torch is not importable: it is
 a benchmark peer, never a dependency of cypool."""
 
-import numpy as np
-
 from .cases import AVG_CASES, MAX_CASES, THREADS, make_case
 
 
