@@ -21,7 +21,7 @@ import torch
 import cypool
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "benchmarks"))
-from cases import CASES, make_case  # noqa: E402
+from cases import CASES, make_case, torch_backward  # noqa: E402
 
 
 def median_ms(function, repeats):
@@ -42,61 +42,33 @@ def copy_bandwidth(repeats):
 
 def ops(name, threads):
     """(label, cypool call, torch call, bytes moved by the forward or None) per measured op."""
-    kind, _, k, s, p, _ = CASES[name]
-    x, n_dims, window, extra = make_case(name)
+    kind, _, k, s, _, _ = CASES[name]
+    x, n, window, extra = make_case(name)
     t = torch.from_numpy(x)
-    n = n_dims
-    ceil_mode = extra.get("ceil_mode", False)
+    forward = getattr(cypool, f"{kind}_pool{n}d")
+    backward = getattr(cypool, f"{kind}_pool{n}d_backward")
+    torch_forward = getattr(torch.nn.functional, f"{kind}_pool{n}d")
     if kind == "max":
-        forward = getattr(cypool, f"max_pool{n}d")
         values, indices = forward(x, **window, **extra, return_indices=True)
+        _, torch_indices = torch_forward(t, **window, **extra, return_indices=True)
         grad = np.ones_like(values)
-        torch_forward = getattr(torch.nn.functional, f"max_pool{n}d")
-        torch_values, torch_indices = torch_forward(t, **window, **extra, return_indices=True)
-        torch_grad = torch.ones_like(torch_values)
-        backward_op = getattr(torch.ops.aten, f"max_pool{max(n, 2)}d_with_indices_backward")
-        if n == 1:  # PyTorch runs 1-d as 2-d with a unit height
-            def torch_backward():
-                backward_op(torch_grad[..., None, :], t[..., None, :], [1, k], [1, s], [0, p],
-                            [1, 1], ceil_mode, torch_indices[..., None, :])
-        else:
-            def torch_backward():
-                backward_op(torch_grad, t, [k] * n, [s] * n, [p] * n, [1] * n, ceil_mode,
-                            torch_indices)
-        moved = x.nbytes + values.nbytes + indices.nbytes
         return [
             ("max fwd+idx",
              lambda: forward(x, **window, **extra, return_indices=True, n_threads=threads),
              lambda: torch_forward(t, **window, **extra, return_indices=True),
-             moved if k == s else None),
-            ("max bwd",
-             lambda: getattr(cypool, f"max_pool{n}d_backward")(grad, indices, x.shape,
-                                                                n_threads=threads),
-             torch_backward, None),
+             x.nbytes + values.nbytes + indices.nbytes if k == s else None),
+            ("max bwd", lambda: backward(grad, indices, x.shape, n_threads=threads),
+             torch_backward(torch, kind, t, torch.from_numpy(grad), torch_indices, n, window,
+                            extra), None),
         ]
-    forward = getattr(cypool, f"avg_pool{n}d")
     result = forward(x, **window, **extra)
     grad = np.ones_like(result)
-    torch_forward = getattr(torch.nn.functional, f"avg_pool{n}d")
-    torch_grad = torch.from_numpy(grad)
-    count_include_pad = extra.get("count_include_pad", True)
-    backward_op = getattr(torch.ops.aten, f"avg_pool{max(n, 2)}d_backward")
-    if n == 1:
-        def torch_backward():
-            backward_op(torch_grad[..., None, :], t[..., None, :], [1, k], [1, s], [0, p],
-                        ceil_mode, count_include_pad, None)
-    else:
-        def torch_backward():
-            backward_op(torch_grad, t, [k] * n, [s] * n, [p] * n, ceil_mode, count_include_pad,
-                        None)
     return [
         ("avg fwd", lambda: forward(x, **window, **extra, n_threads=threads),
          lambda: torch_forward(t, **window, **extra),
          x.nbytes + result.nbytes if k == s else None),
-        ("avg bwd",
-         lambda: getattr(cypool, f"avg_pool{n}d_backward")(grad, x.shape, **window, **extra,
-                                                            n_threads=threads),
-         torch_backward, None),
+        ("avg bwd", lambda: backward(grad, x.shape, **window, **extra, n_threads=threads),
+         torch_backward(torch, kind, t, torch.from_numpy(grad), None, n, window, extra), None),
     ]
 
 

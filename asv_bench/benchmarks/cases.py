@@ -39,3 +39,24 @@ def make_case(name):
     x = np.random.default_rng(0).random(shape, dtype=dtype)
     window = {"kernel_size": kernel_size, "stride": stride, "padding": padding}
     return x, len(shape) - 2, window, extra
+
+
+def torch_backward(torch, kind, x, grad, indices, n_dims, window, extra):
+    """A zero-argument call of PyTorch's backward op for a case (``torch`` is the module,
+    passed in so that this file never needs it). PyTorch runs 1-d pooling as 2-d with a unit
+    height, so 1-d cases call the 2-d op on unsqueezed tensors; ``indices`` is for max only."""
+    k, s, p = (window[key] for key in ("kernel_size", "stride", "padding"))
+    ceil_mode = extra.get("ceil_mode", False)
+    if n_dims == 1:
+        grad, x = grad[..., None, :], x[..., None, :]
+        indices = None if indices is None else indices[..., None, :]
+        kernel, stride, padding = [1, k], [1, s], [0, p]
+    else:
+        kernel, stride, padding = [k] * n_dims, [s] * n_dims, [p] * n_dims
+    spatial = max(n_dims, 2)
+    if kind == "max":
+        op = getattr(torch.ops.aten, f"max_pool{spatial}d_with_indices_backward")
+        return lambda: op(grad, x, kernel, stride, padding, [1] * spatial, ceil_mode, indices)
+    op = getattr(torch.ops.aten, f"avg_pool{spatial}d_backward")
+    count_include_pad = extra.get("count_include_pad", True)
+    return lambda: op(grad, x, kernel, stride, padding, ceil_mode, count_include_pad, None)
