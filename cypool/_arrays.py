@@ -62,8 +62,8 @@ def as_kernel_indices(indices: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(indices).astype(dtype, copy=False)
 
 
-def check_pooling_shape(name: str, shape: tuple[int, ...], n_dims: int) -> bool:
-    """Check a ``(N, C, *spatial)`` or unbatched ``(C, *spatial)`` shape; return whether batched.
+def check_pooling_shape(name: str, shape: tuple[int, ...], n_dims: int) -> None:
+    """Check a ``(N, C, *spatial)`` or unbatched ``(C, *spatial)`` shape.
 
     N may be 0; C and the spatial sizes must be positive (as in PyTorch).
     """
@@ -73,13 +73,12 @@ def check_pooling_shape(name: str, shape: tuple[int, ...], n_dims: int) -> bool:
             f"(batched: N, C, *spatial) dimensions for {n_dims}-d pooling, "
             f"got shape {tuple(shape)}"
         )
-    batched = len(shape) == n_dims + 2
-    if 0 in shape[int(batched):]:
+    batch_axes = len(shape) - n_dims - 1  # 1 when batched, else 0
+    if 0 in shape[batch_axes:]:
         raise ValueError(
             f"{name} must have non-zero channel and spatial sizes (only the batch size may "
             f"be 0), got shape {tuple(shape)}"
         )
-    return batched
 
 
 def as_shape(name: str, value, ndim: int) -> tuple[int, ...]:
