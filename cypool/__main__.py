@@ -148,7 +148,7 @@ def main(argv=None) -> int:
     parser.add_argument("--threads", type=int, default=None,
                         help="threads for the timing (default: OpenMP's maximum)")
     args = parser.parse_args(argv)
-    n_threads = args.threads or kernels.openmp_max_threads()
+    n_threads = args.threads or cypool.get_num_threads()
     for label, value in build_facts(n_threads):
         print(f"{label + ':':<11} {value}")
     print("\nSelf-check against cypool.reference:")

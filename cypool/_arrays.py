@@ -7,11 +7,9 @@ spatial axes left-padded with size-1 axes; everything that gets them there lives
 from __future__ import annotations
 
 import math
-import os
 
 import numpy as np
 
-from ._backend import kernels
 from ._shape import as_int
 
 # The dtypes the floating-point kernels are compiled for.
@@ -22,12 +20,6 @@ INDEX_DTYPES = (np.dtype(np.int64), np.dtype(np.int32))
 _INDEX_LIMITS = {dtype: int(np.iinfo(dtype).max) for dtype in INDEX_DTYPES}
 # No array of 8-byte elements can have more elements than this.
 _MAX_ARRAY_ELEMENTS = int(np.iinfo(np.intp).max) // 8
-
-# More threads than this never help; a huge n_threads would only spawn a huge team.
-_THREAD_CAP = 4 * (os.cpu_count() or 1)
-
-# Below this many elements of work a call runs on one thread: starting a team costs more.
-PARALLEL_THRESHOLD = 1 << 15
 
 
 def as_float_array(name: str, value) -> np.ndarray:
@@ -125,19 +117,3 @@ def output_array(name: str, out, shape: tuple[int, ...], dtype: np.dtype, inputs
             raise ValueError(f"{name} must not share memory with the inputs")
     return out
 
-
-def n_threads_for(n_threads, work: int) -> int:
-    """Threads for a call doing ``work`` element operations.
-
-    ``None`` follows OpenMP's current setting (``OMP_NUM_THREADS``, threadpoolctl). Small
-    calls run on one thread; more than four threads per CPU never helps and is capped.
-    """
-    if n_threads is None:
-        n_threads = kernels.openmp_max_threads()
-    else:
-        n_threads = as_int("n_threads", n_threads, "a positive int or None")
-        if n_threads < 1:
-            raise ValueError(f"n_threads must be a positive int or None, got {n_threads}")
-    if work < PARALLEL_THRESHOLD:
-        return 1
-    return min(n_threads, _THREAD_CAP)

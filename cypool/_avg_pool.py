@@ -7,6 +7,7 @@ import math
 from . import _arrays
 from ._backend import kernels
 from ._shape import as_flag, check_divisor_override, pool_geometry
+from ._threads import n_threads_for
 
 _PARAMETERS = """kernel_size : int or tuple of {n} ints
     Window size.
@@ -115,7 +116,7 @@ def _avg_pool(n_dims, input, kernel_size, stride, padding, ceil_mode, count_incl
         kernels.avg_pool_forward(
             _arrays.planes(array, n_dims), _arrays.planes(result, n_dims),
             window["kernel"], window["stride"], window["padding"], count_include_pad, divisor,
-            n_threads=_arrays.n_threads_for(n_threads,
+            n_threads=n_threads_for(n_threads,
                                             result.size * math.prod(geometry.kernel)),
         )
     return result
@@ -142,7 +143,7 @@ def _avg_pool_backward(n_dims, grad_output, input_shape, kernel_size, stride, pa
         kernels.avg_pool_backward(
             _arrays.planes(gradient, n_dims), _arrays.planes(grad_input, n_dims),
             window["kernel"], window["stride"], window["padding"], count_include_pad, divisor,
-            n_threads=_arrays.n_threads_for(n_threads,
+            n_threads=n_threads_for(n_threads,
                                             gradient.size * math.prod(geometry.kernel)),
         )
     return grad_input

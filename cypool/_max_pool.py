@@ -9,6 +9,7 @@ import numpy as np
 from . import _arrays
 from ._backend import kernels
 from ._shape import as_flag, check_windows_hold_input, pool_geometry
+from ._threads import n_threads_for
 
 _FORWARD_DOC = """Max pooling over the {n}-d spatial axes of ``input``, as ``torch.nn.functional.max_pool{n}d``.
 
@@ -128,7 +129,7 @@ def _max_pool(n_dims, input, kernel_size, stride, padding, dilation, ceil_mode,
                                        (array, values))
     if values.size:
         window = geometry.as_3d()
-        n_threads = _arrays.n_threads_for(n_threads, values.size * math.prod(geometry.kernel))
+        n_threads = n_threads_for(n_threads, values.size * math.prod(geometry.kernel))
         if indices is None:  # the values-only kernel moves less memory
             kernels.max_pool_forward_values(_arrays.planes(array, n_dims),
                                             _arrays.planes(values, n_dims), **window,
@@ -168,7 +169,7 @@ def _max_pool_backward(n_dims, grad_output, indices, input_shape, out, n_threads
         np.ascontiguousarray(gradient).reshape(plane_count, -1),
         _arrays.as_kernel_indices(index_array).reshape(plane_count, -1),
         grad_input.reshape(plane_count, -1),
-        n_threads=_arrays.n_threads_for(n_threads, grad_input.size),
+        n_threads=n_threads_for(n_threads, grad_input.size),
     )
     if out_of_range:
         plane_size = math.prod(shape[-n_dims:])

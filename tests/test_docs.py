@@ -1,23 +1,33 @@
-"""The examples in the docstrings and the README run and print what they show."""
+"""Documentation: every public name has a numpydoc docstring with an example, and the
+README's examples run. (The docstring examples themselves run under
+``pytest --doctest-modules --pyargs cypool``, a step of ``.ci/run``.)"""
 
-import doctest
+import inspect
 import pathlib
 import re
 
 import pytest
 
-import cypool._avg_pool
-import cypool._max_pool
-import cypool.reference
+import cypool
 
 README = pathlib.Path(__file__).resolve().parent.parent / "README.md"
 
 
-@pytest.mark.parametrize("module", [cypool._max_pool, cypool._avg_pool, cypool.reference])
-def test_docstring_examples(module):
-    result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
-    assert result.attempted > 0
-    assert result.failed == 0
+@pytest.mark.parametrize("name", cypool.__all__)
+def test_public_name_has_a_docstring_with_an_example(name):
+    doc = inspect.getdoc(getattr(cypool, name))
+    assert doc, f"{name} has no docstring"
+    assert "Examples\n--------" in doc and ">>>" in doc, f"{name} has no example"
+    if not name.startswith(("get_", "set_")):
+        assert "Parameters\n----------" in doc, f"{name} documents no parameters"
+
+
+@pytest.mark.parametrize("name", [name for name in cypool.__all__
+                                  if inspect.isclass(getattr(cypool, name))])
+def test_public_methods_have_docstrings(name):
+    for method_name, method in inspect.getmembers(getattr(cypool, name), inspect.isfunction):
+        if not method_name.startswith("_"):
+            assert inspect.getdoc(method), f"{name}.{method_name} has no docstring"
 
 
 def test_readme_python_examples_run():

@@ -1,0 +1,271 @@
+"""Pooling layers for hand-written NumPy networks: ``forward`` keeps what ``backward`` needs.
+
+Constructor arguments are those of ``torch.nn.MaxPool2d`` and friends (same names, same order).
+By default a layer writes every result into buffers it keeps from call to call, so a training
+loop with a fixed input shape allocates no array memory after its first step; the arrays it
+returns are therefore overwritten by the next call (pass ``reuse_buffers=False`` to get fresh
+arrays every time).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import _avg_pool, _max_pool
+from ._shape import as_flag, as_size_tuple, check_divisor_override
+
+_LAYER_DOC_TAIL = """
+Notes
+-----
+``layer(x)`` is ``layer.forward(x)``. In training mode (the default, ``layer.train()``) forward
+keeps what :meth:`backward` needs; after ``layer.eval()`` it keeps nothing{eval_note}.
+With ``reuse_buffers=True`` (the default) results are written into arrays the layer owns and
+overwrites on its next call of the same kind: copy a result to keep it. An input that shares
+memory with such a buffer gets a fresh one.
+"""
+
+
+class _PoolLayer:
+    """Training mode, buffer reuse and the call protocol shared by every layer."""
+
+    n_dims: int
+
+    def __init__(self, *, n_threads=None, reuse_buffers=True):
+        self.n_threads = n_threads
+        self.reuse_buffers = as_flag("reuse_buffers", reuse_buffers)
+        self.training = True
+        self._buffers: dict[str, tuple] = {}  # role -> (shapes and dtypes, result)
+        self._saved = None  # what backward needs, set by a training-mode forward
+
+    def train(self, mode=True):
+        """Set training mode (``mode=True``) or evaluation mode; return the layer."""
+        self.training = as_flag("mode", mode)
+        if not self.training:
+            self._saved = None
+        return self
+
+    def eval(self):
+        """Evaluation mode: forward keeps nothing for backward. Returns the layer."""
+        return self.train(False)
+
+    def __call__(self, input):
+        return self.forward(input)
+
+    def forward(self, input):  # pragma: no cover - every subclass defines it
+        raise NotImplementedError
+
+    def _reusable(self, role: str, key, inputs):
+        """The result kept for ``role`` if it came from a call with the same ``key`` (shapes and
+        dtypes) and overlaps none of ``inputs``; else None, and the op allocates."""
+        kept_key, kept = self._buffers.get(role, (None, None))
+        if kept is None or kept_key != key:
+            return None
+        arrays = kept if isinstance(kept, tuple) else (kept,)
+        if any(np.shares_memory(array, input) for array in arrays for input in inputs):
+            return None
+        return kept
+
+    def _keep(self, role: str, key, result):
+        if self.reuse_buffers:
+            self._buffers[role] = (key, result)
+        return result
+
+    def _saved_for_backward(self):
+        if self._saved is None:
+            raise RuntimeError(
+                f"{type(self).__name__}.backward needs a forward call in training mode first"
+            )
+        return self._saved
+
+    def __repr__(self):
+        arguments = ", ".join(f"{name}={getattr(self, name)!r}" for name in self._arguments)
+        return f"{type(self).__name__}({arguments})"
+
+
+class _MaxPoolLayer(_PoolLayer):
+    _arguments = ("kernel_size", "stride", "padding", "dilation", "return_indices",
+                  "ceil_mode")
+
+    def __init__(self, kernel_size, stride=None, padding=0, dilation=1, return_indices=False,
+                 ceil_mode=False, *, n_threads=None, index_dtype=np.int64, reuse_buffers=True):
+        super().__init__(n_threads=n_threads, reuse_buffers=reuse_buffers)
+        n = self.n_dims
+        self.kernel_size = as_size_tuple("kernel_size", kernel_size, n)
+        self.stride = None if stride is None else as_size_tuple("stride", stride, n)
+        self.padding = as_size_tuple("padding", padding, n)
+        self.dilation = as_size_tuple("dilation", dilation, n)
+        self.return_indices = as_flag("return_indices", return_indices)
+        self.ceil_mode = as_flag("ceil_mode", ceil_mode)
+        self.index_dtype = index_dtype
+        self._function = getattr(_max_pool, f"max_pool{n}d")
+        self._backward_function = getattr(_max_pool, f"max_pool{n}d_backward")
+
+    def forward(self, input):
+        """Pool ``input``; returns values, or ``(values, indices)`` if ``return_indices``."""
+        input = np.asarray(input)
+        # Indices are needed for backward in training mode even if not returned.
+        with_indices = self.training or self.return_indices
+        key = (input.shape, input.dtype, with_indices)
+        result = self._function(input, self.kernel_size, self.stride, self.padding,
+                                self.dilation, self.ceil_mode, with_indices,
+                                out=self._reusable("forward", key, (input,)),
+                                n_threads=self.n_threads, index_dtype=self.index_dtype)
+        self._keep("forward", key, result)
+        values, indices = result if with_indices else (result, None)
+        if self.training:
+            self._saved = (indices, input.shape)
+        return (values, indices) if self.return_indices else values
+
+    def backward(self, grad_output):
+        """Gradient with respect to the last training-mode forward's input."""
+        indices, input_shape = self._saved_for_backward()
+        grad_output = np.asarray(grad_output)
+        key = (grad_output.shape, grad_output.dtype, input_shape)
+        grad_input = self._backward_function(
+            grad_output, indices, input_shape, n_threads=self.n_threads,
+            out=self._reusable("backward", key, (grad_output, indices)))
+        return self._keep("backward", key, grad_input)
+
+
+class _AvgPoolLayer(_PoolLayer):
+    _arguments = ("kernel_size", "stride", "padding", "ceil_mode", "count_include_pad",
+                  "divisor_override")
+
+    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False,
+                 count_include_pad=True, divisor_override=None, *, n_threads=None,
+                 reuse_buffers=True):
+        super().__init__(n_threads=n_threads, reuse_buffers=reuse_buffers)
+        n = self.n_dims
+        self.kernel_size = as_size_tuple("kernel_size", kernel_size, n)
+        self.stride = None if stride is None else as_size_tuple("stride", stride, n)
+        self.padding = as_size_tuple("padding", padding, n)
+        self.ceil_mode = as_flag("ceil_mode", ceil_mode)
+        self.count_include_pad = as_flag("count_include_pad", count_include_pad)
+        if divisor_override is not None:
+            check_divisor_override(divisor_override)
+        self.divisor_override = divisor_override
+        self._function = getattr(_avg_pool, f"avg_pool{n}d")
+        self._backward_function = getattr(_avg_pool, f"avg_pool{n}d_backward")
+
+    def _window(self):
+        return dict(kernel_size=self.kernel_size, stride=self.stride, padding=self.padding,
+                    ceil_mode=self.ceil_mode, count_include_pad=self.count_include_pad,
+                    divisor_override=self.divisor_override)
+
+    def forward(self, input):
+        """Average-pool ``input``."""
+        input = np.asarray(input)
+        key = (input.shape, input.dtype)
+        result = self._function(input, **self._window(), n_threads=self.n_threads,
+                                out=self._reusable("forward", key, (input,)))
+        if self.training:
+            self._saved = input.shape
+        return self._keep("forward", key, result)
+
+    def backward(self, grad_output):
+        """Gradient with respect to the last training-mode forward's input."""
+        input_shape = self._saved_for_backward()
+        grad_output = np.asarray(grad_output)
+        key = (grad_output.shape, grad_output.dtype, input_shape)
+        grad_input = self._backward_function(
+            grad_output, input_shape, **self._window(), n_threads=self.n_threads,
+            out=self._reusable("backward", key, (grad_output,)))
+        return self._keep("backward", key, grad_input)
+
+
+_MAX_DOC = """{n}-d max pooling layer, as ``torch.nn.MaxPool{n}d`` (same arguments, same order).
+
+Parameters
+----------
+kernel_size, stride, padding, dilation, ceil_mode
+    As for :func:`cypool.max_pool{n}d`.
+return_indices : bool, default False
+    ``forward`` returns ``(values, indices)`` instead of values.
+n_threads : int, optional, keyword-only
+    Threads per call; default (None) :func:`cypool.get_num_threads`.
+index_dtype : {{numpy.int64, numpy.int32}}, default numpy.int64, keyword-only
+    dtype of the indices kept for backward (and returned).
+reuse_buffers : bool, default True, keyword-only
+    Write results into arrays the layer keeps (see Notes).
+{tail}
+Examples
+--------
+>>> import numpy as np
+>>> import cypool
+>>> pool = cypool.MaxPool{n}d(2)
+>>> x = np.arange({size}, dtype=np.float32).reshape({shape})
+>>> y = pool(x)
+>>> y.shape
+{out_shape}
+>>> grad_x = pool.backward(np.ones_like(y))
+>>> float(grad_x.sum()), grad_x.shape == x.shape
+({out_size}.0, True)
+"""
+
+_AVG_DOC = """{n}-d average pooling layer, as ``torch.nn.AvgPool{n}d`` (same arguments, same order).
+
+Parameters
+----------
+kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override
+    As for :func:`cypool.avg_pool{n}d`.
+n_threads : int, optional, keyword-only
+    Threads per call; default (None) :func:`cypool.get_num_threads`.
+reuse_buffers : bool, default True, keyword-only
+    Write results into arrays the layer keeps (see Notes).
+{tail}
+Examples
+--------
+>>> import numpy as np
+>>> import cypool
+>>> pool = cypool.AvgPool{n}d(2)
+>>> x = np.ones({shape}, dtype=np.float32)
+>>> y = pool(x)
+>>> y.shape
+{out_shape}
+>>> grad_x = pool.backward(np.ones_like(y))
+>>> float(grad_x.sum()), grad_x.shape == x.shape
+({out_size}.0, True)
+"""
+
+_EXAMPLE_SHAPES = {1: ((1, 2, 6), (1, 2, 3)), 2: ((1, 2, 4, 6), (1, 2, 2, 3)),
+                   3: ((1, 2, 2, 4, 6), (1, 2, 1, 2, 3))}
+
+
+def _layer_doc(template: str, n: int, eval_note: str) -> str:
+    shape, out_shape = _EXAMPLE_SHAPES[n]
+    return template.format(n=n, shape=shape, out_shape=out_shape, size=int(np.prod(shape)),
+                           out_size=int(np.prod(out_shape)),
+                           tail=_LAYER_DOC_TAIL.format(eval_note=eval_note))
+
+
+_MAX_EVAL_NOTE = " and, unless ``return_indices``, computes no indices (a faster kernel)"
+
+
+class MaxPool1d(_MaxPoolLayer):
+    __doc__ = _layer_doc(_MAX_DOC, 1, _MAX_EVAL_NOTE)
+    n_dims = 1
+
+
+class MaxPool2d(_MaxPoolLayer):
+    __doc__ = _layer_doc(_MAX_DOC, 2, _MAX_EVAL_NOTE)
+    n_dims = 2
+
+
+class MaxPool3d(_MaxPoolLayer):
+    __doc__ = _layer_doc(_MAX_DOC, 3, _MAX_EVAL_NOTE)
+    n_dims = 3
+
+
+class AvgPool1d(_AvgPoolLayer):
+    __doc__ = _layer_doc(_AVG_DOC, 1, "")
+    n_dims = 1
+
+
+class AvgPool2d(_AvgPoolLayer):
+    __doc__ = _layer_doc(_AVG_DOC, 2, "")
+    n_dims = 2
+
+
+class AvgPool3d(_AvgPoolLayer):
+    __doc__ = _layer_doc(_AVG_DOC, 3, "")
+    n_dims = 3
