@@ -117,6 +117,12 @@ def probe_openmp(compiler):
 class BuildExtWithOpenMP(build_ext):
     """Adds per-level ISA flags and the OpenMP flags found by a probe to every kernel module."""
 
+    def finalize_options(self):
+        super().finalize_options()
+        if self.parallel is None:
+            # The ISA levels are independent modules: compile them side by side.
+            self.parallel = os.cpu_count() or 1
+
     def build_extensions(self):
         family = compiler_family(self.compiler)
         openmp = None
@@ -179,6 +185,7 @@ setup(
     ext_modules=cythonize(
         kernel_extensions(),
         compiler_directives=compiler_directives,
+        nthreads=os.cpu_count() or 1,
         # Checked and unchecked builds keep their generated C apart, so switching never reuses
         # the other's output.
         build_dir="build/cython-debug" if debug_checks else None,

@@ -9,6 +9,7 @@ import argparse
 import platform
 import sys
 import time
+from typing import Any
 
 import numpy as np
 
@@ -110,10 +111,10 @@ def timing_table(batch: int, repeats: int, n_threads: int) -> None:
     """A ResNet-stem-like workload: 3x3 windows, stride 2, padding 1, float32."""
     rng = np.random.default_rng(0)
     x = rng.standard_normal((batch, 64, 112, 112)).astype(np.float32)
-    window = {"kernel_size": 3, "stride": 2, "padding": 1}
+    window: dict[str, Any] = {"kernel_size": 3, "stride": 2, "padding": 1}
     values, indices = cypool.max_pool2d(x, **window, return_indices=True)
     grad = rng.standard_normal(values.shape).astype(np.float32)
-    threads = {"n_threads": n_threads}
+    threads: dict[str, Any] = {"n_threads": n_threads}
     workload = [
         ("max_pool2d 3/2/1 + indices",
          lambda: cypool.max_pool2d(x, **window, return_indices=True, **threads),

@@ -30,7 +30,7 @@ class _PoolLayer:
 
     n_dims: int
 
-    def __init__(self, *, n_threads=None, reuse_buffers=True):
+    def __init__(self, *, n_threads=None, reuse_buffers=True) -> None:
         self.n_threads = n_threads
         self.reuse_buffers = as_flag("reuse_buffers", reuse_buffers)
         self.training = True

@@ -1,0 +1,222 @@
+"""Type stubs for cypool's public API (checked against the runtime by mypy.stubtest)."""
+
+from typing import Literal, overload
+
+import numpy as np
+from numpy.typing import ArrayLike, DTypeLike, NDArray
+
+_Size = int | tuple[int, ...] | list[int]
+_Shape = tuple[int, ...] | list[int]
+_Float = NDArray[np.float32] | NDArray[np.float64]
+_Indices = NDArray[np.int64] | NDArray[np.int32]
+
+__version__: str
+__all__ = [
+    "AvgPool1d",
+    "AvgPool2d",
+    "AvgPool3d",
+    "MaxPool1d",
+    "MaxPool2d",
+    "MaxPool3d",
+    "avg_pool1d",
+    "avg_pool1d_backward",
+    "avg_pool2d",
+    "avg_pool2d_backward",
+    "avg_pool3d",
+    "avg_pool3d_backward",
+    "get_num_threads",
+    "max_pool1d",
+    "max_pool1d_backward",
+    "max_pool2d",
+    "max_pool2d_backward",
+    "max_pool3d",
+    "max_pool3d_backward",
+    "set_num_threads",
+]
+
+def get_num_threads() -> int: ...
+def set_num_threads(n_threads: int | None) -> None: ...
+
+@overload
+def max_pool1d(
+    input: ArrayLike, kernel_size: _Size, stride: _Size | None = None, padding: _Size = 0,
+    dilation: _Size = 1, ceil_mode: bool = False, return_indices: Literal[False] = False, *,
+    out: NDArray[np.floating] | None = None, n_threads: int | None = None,
+    index_dtype: DTypeLike = ...,
+) -> _Float: ...
+@overload
+def max_pool1d(
+    input: ArrayLike, kernel_size: _Size, stride: _Size | None = None, padding: _Size = 0,
+    dilation: _Size = 1, ceil_mode: bool = False, *, return_indices: Literal[True],
+    out: tuple[NDArray[np.floating], NDArray[np.integer]] | None = None,
+    n_threads: int | None = None, index_dtype: DTypeLike = ...,
+) -> tuple[_Float, _Indices]: ...
+@overload
+def max_pool1d(
+    input: ArrayLike, kernel_size: _Size, stride: _Size | None, padding: _Size,
+    dilation: _Size, ceil_mode: bool, return_indices: Literal[True], *,
+    out: tuple[NDArray[np.floating], NDArray[np.integer]] | None = None,
+    n_threads: int | None = None, index_dtype: DTypeLike = ...,
+) -> tuple[_Float, _Indices]: ...
+@overload
+def max_pool1d(
+    input: ArrayLike, kernel_size: _Size, stride: _Size | None = None, padding: _Size = 0,
+    dilation: _Size = 1, ceil_mode: bool = False, return_indices: bool = False, *,
+    out: NDArray[np.floating] | tuple[NDArray[np.floating], NDArray[np.integer]] | None = None,
+    n_threads: int | None = None, index_dtype: DTypeLike = ...,
+) -> _Float | tuple[_Float, _Indices]: ...
+def max_pool1d_backward(
+    grad_output: ArrayLike, indices: ArrayLike, input_shape: _Shape, *,
+    out: NDArray[np.floating] | None = None, n_threads: int | None = None,
+) -> _Float: ...
+def avg_pool1d(
+    input: ArrayLike, kernel_size: _Size, stride: _Size | None = None, padding: _Size = 0,
+    ceil_mode: bool = False, count_include_pad: bool = True,
+    divisor_override: int | None = None, *, out: NDArray[np.floating] | None = None,
+    n_threads: int | None = None,
+) -> _Float: ...
+def avg_pool1d_backward(
+    grad_output: ArrayLike, input_shape: _Shape, kernel_size: _Size,
+    stride: _Size | None = None, padding: _Size = 0, ceil_mode: bool = False,
+    count_include_pad: bool = True, divisor_override: int | None = None, *,
+    out: NDArray[np.floating] | None = None, n_threads: int | None = None,
+) -> _Float: ...
+
+@overload
+def max_pool2d(
+    input: ArrayLike, kernel_size: _Size, stride: _Size | None = None, padding: _Size = 0,
+    dilation: _Size = 1, ceil_mode: bool = False, return_indices: Literal[False] = False, *,
+    out: NDArray[np.floating] | None = None, n_threads: int | None = None,
+    index_dtype: DTypeLike = ...,
+) -> _Float: ...
+@overload
+def max_pool2d(
+    input: ArrayLike, kernel_size: _Size, stride: _Size | None = None, padding: _Size = 0,
+    dilation: _Size = 1, ceil_mode: bool = False, *, return_indices: Literal[True],
+    out: tuple[NDArray[np.floating], NDArray[np.integer]] | None = None,
+    n_threads: int | None = None, index_dtype: DTypeLike = ...,
+) -> tuple[_Float, _Indices]: ...
+@overload
+def max_pool2d(
+    input: ArrayLike, kernel_size: _Size, stride: _Size | None, padding: _Size,
+    dilation: _Size, ceil_mode: bool, return_indices: Literal[True], *,
+    out: tuple[NDArray[np.floating], NDArray[np.integer]] | None = None,
+    n_threads: int | None = None, index_dtype: DTypeLike = ...,
+) -> tuple[_Float, _Indices]: ...
+@overload
+def max_pool2d(
+    input: ArrayLike, kernel_size: _Size, stride: _Size | None = None, padding: _Size = 0,
+    dilation: _Size = 1, ceil_mode: bool = False, return_indices: bool = False, *,
+    out: NDArray[np.floating] | tuple[NDArray[np.floating], NDArray[np.integer]] | None = None,
+    n_threads: int | None = None, index_dtype: DTypeLike = ...,
+) -> _Float | tuple[_Float, _Indices]: ...
+def max_pool2d_backward(
+    grad_output: ArrayLike, indices: ArrayLike, input_shape: _Shape, *,
+    out: NDArray[np.floating] | None = None, n_threads: int | None = None,
+) -> _Float: ...
+def avg_pool2d(
+    input: ArrayLike, kernel_size: _Size, stride: _Size | None = None, padding: _Size = 0,
+    ceil_mode: bool = False, count_include_pad: bool = True,
+    divisor_override: int | None = None, *, out: NDArray[np.floating] | None = None,
+    n_threads: int | None = None,
+) -> _Float: ...
+def avg_pool2d_backward(
+    grad_output: ArrayLike, input_shape: _Shape, kernel_size: _Size,
+    stride: _Size | None = None, padding: _Size = 0, ceil_mode: bool = False,
+    count_include_pad: bool = True, divisor_override: int | None = None, *,
+    out: NDArray[np.floating] | None = None, n_threads: int | None = None,
+) -> _Float: ...
+
+@overload
+def max_pool3d(
+    input: ArrayLike, kernel_size: _Size, stride: _Size | None = None, padding: _Size = 0,
+    dilation: _Size = 1, ceil_mode: bool = False, return_indices: Literal[False] = False, *,
+    out: NDArray[np.floating] | None = None, n_threads: int | None = None,
+    index_dtype: DTypeLike = ...,
+) -> _Float: ...
+@overload
+def max_pool3d(
+    input: ArrayLike, kernel_size: _Size, stride: _Size | None = None, padding: _Size = 0,
+    dilation: _Size = 1, ceil_mode: bool = False, *, return_indices: Literal[True],
+    out: tuple[NDArray[np.floating], NDArray[np.integer]] | None = None,
+    n_threads: int | None = None, index_dtype: DTypeLike = ...,
+) -> tuple[_Float, _Indices]: ...
+@overload
+def max_pool3d(
+    input: ArrayLike, kernel_size: _Size, stride: _Size | None, padding: _Size,
+    dilation: _Size, ceil_mode: bool, return_indices: Literal[True], *,
+    out: tuple[NDArray[np.floating], NDArray[np.integer]] | None = None,
+    n_threads: int | None = None, index_dtype: DTypeLike = ...,
+) -> tuple[_Float, _Indices]: ...
+@overload
+def max_pool3d(
+    input: ArrayLike, kernel_size: _Size, stride: _Size | None = None, padding: _Size = 0,
+    dilation: _Size = 1, ceil_mode: bool = False, return_indices: bool = False, *,
+    out: NDArray[np.floating] | tuple[NDArray[np.floating], NDArray[np.integer]] | None = None,
+    n_threads: int | None = None, index_dtype: DTypeLike = ...,
+) -> _Float | tuple[_Float, _Indices]: ...
+def max_pool3d_backward(
+    grad_output: ArrayLike, indices: ArrayLike, input_shape: _Shape, *,
+    out: NDArray[np.floating] | None = None, n_threads: int | None = None,
+) -> _Float: ...
+def avg_pool3d(
+    input: ArrayLike, kernel_size: _Size, stride: _Size | None = None, padding: _Size = 0,
+    ceil_mode: bool = False, count_include_pad: bool = True,
+    divisor_override: int | None = None, *, out: NDArray[np.floating] | None = None,
+    n_threads: int | None = None,
+) -> _Float: ...
+def avg_pool3d_backward(
+    grad_output: ArrayLike, input_shape: _Shape, kernel_size: _Size,
+    stride: _Size | None = None, padding: _Size = 0, ceil_mode: bool = False,
+    count_include_pad: bool = True, divisor_override: int | None = None, *,
+    out: NDArray[np.floating] | None = None, n_threads: int | None = None,
+) -> _Float: ...
+
+class _PoolLayer:
+    n_dims: int
+    n_threads: int | None
+    reuse_buffers: bool
+    training: bool
+    def train(self, mode: bool = True) -> "_PoolLayer": ...
+    def eval(self) -> "_PoolLayer": ...
+
+class _MaxPoolLayer(_PoolLayer):
+    kernel_size: tuple[int, ...]
+    stride: tuple[int, ...] | None
+    padding: tuple[int, ...]
+    dilation: tuple[int, ...]
+    return_indices: bool
+    ceil_mode: bool
+    index_dtype: DTypeLike
+    def __init__(
+        self, kernel_size: _Size, stride: _Size | None = None, padding: _Size = 0,
+        dilation: _Size = 1, return_indices: bool = False, ceil_mode: bool = False, *,
+        n_threads: int | None = None, index_dtype: DTypeLike = ..., reuse_buffers: bool = True,
+    ) -> None: ...
+    def __call__(self, input: ArrayLike) -> _Float | tuple[_Float, _Indices]: ...
+    def forward(self, input: ArrayLike) -> _Float | tuple[_Float, _Indices]: ...
+    def backward(self, grad_output: ArrayLike) -> _Float: ...
+
+class _AvgPoolLayer(_PoolLayer):
+    kernel_size: tuple[int, ...]
+    stride: tuple[int, ...] | None
+    padding: tuple[int, ...]
+    ceil_mode: bool
+    count_include_pad: bool
+    divisor_override: int | None
+    def __init__(
+        self, kernel_size: _Size, stride: _Size | None = None, padding: _Size = 0,
+        ceil_mode: bool = False, count_include_pad: bool = True,
+        divisor_override: int | None = None, *, n_threads: int | None = None,
+        reuse_buffers: bool = True,
+    ) -> None: ...
+    def __call__(self, input: ArrayLike) -> _Float: ...
+    def forward(self, input: ArrayLike) -> _Float: ...
+    def backward(self, grad_output: ArrayLike) -> _Float: ...
+
+class MaxPool1d(_MaxPoolLayer): ...
+class MaxPool2d(_MaxPoolLayer): ...
+class MaxPool3d(_MaxPoolLayer): ...
+class AvgPool1d(_AvgPoolLayer): ...
+class AvgPool2d(_AvgPoolLayer): ...
+class AvgPool3d(_AvgPoolLayer): ...
