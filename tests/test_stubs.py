@@ -10,9 +10,12 @@ import cypool
 
 def test_stubs_match_the_runtime(tmp_path):
     pytest.importorskip("mypy")
-    # From an empty directory, so that the installed package is the one checked.
+    # From an empty directory, so that the installed package is the one checked, and with an
+    # empty configuration, so that no project or user mypy settings apply.
+    config = tmp_path / "mypy.ini"
+    config.write_text("[mypy]\n")
     completed = subprocess.run(
-        [sys.executable, "-m", "mypy.stubtest", "cypool", "--mypy-config-file", "/dev/null"],
+        [sys.executable, "-m", "mypy.stubtest", "cypool", "--mypy-config-file", str(config)],
         cwd=tmp_path, capture_output=True, text=True,
         env={"MYPY_CACHE_DIR": str(tmp_path / "cache"), "PATH": ""},
     )
