@@ -9,6 +9,8 @@ _Size = int | tuple[int, ...] | list[int]
 _Shape = tuple[int, ...] | list[int]
 _Float = NDArray[np.float32] | NDArray[np.float64]
 _Indices = NDArray[np.int64] | NDArray[np.int32]
+# Max pooling forward also pools integer arrays.
+_Pooled = _Float | NDArray[np.integer]
 
 __version__: str
 __all__ = [
@@ -43,28 +45,28 @@ def max_pool1d(
     dilation: _Size = 1, ceil_mode: bool = False, return_indices: Literal[False] = False, *,
     out: NDArray[np.floating] | None = None, n_threads: int | None = None,
     index_dtype: DTypeLike = ...,
-) -> _Float: ...
+) -> _Pooled: ...
 @overload
 def max_pool1d(
     input: ArrayLike, kernel_size: _Size, stride: _Size | None = None, padding: _Size = 0,
     dilation: _Size = 1, ceil_mode: bool = False, *, return_indices: Literal[True],
     out: tuple[NDArray[np.floating], NDArray[np.integer]] | None = None,
     n_threads: int | None = None, index_dtype: DTypeLike = ...,
-) -> tuple[_Float, _Indices]: ...
+) -> tuple[_Pooled, _Indices]: ...
 @overload
 def max_pool1d(
     input: ArrayLike, kernel_size: _Size, stride: _Size | None, padding: _Size,
     dilation: _Size, ceil_mode: bool, return_indices: Literal[True], *,
     out: tuple[NDArray[np.floating], NDArray[np.integer]] | None = None,
     n_threads: int | None = None, index_dtype: DTypeLike = ...,
-) -> tuple[_Float, _Indices]: ...
+) -> tuple[_Pooled, _Indices]: ...
 @overload
 def max_pool1d(
     input: ArrayLike, kernel_size: _Size, stride: _Size | None = None, padding: _Size = 0,
     dilation: _Size = 1, ceil_mode: bool = False, return_indices: bool = False, *,
     out: NDArray[np.floating] | tuple[NDArray[np.floating], NDArray[np.integer]] | None = None,
     n_threads: int | None = None, index_dtype: DTypeLike = ...,
-) -> _Float | tuple[_Float, _Indices]: ...
+) -> _Pooled | tuple[_Pooled, _Indices]: ...
 def max_pool1d_backward(
     grad_output: ArrayLike, indices: ArrayLike, input_shape: _Shape, *,
     out: NDArray[np.floating] | None = None, n_threads: int | None = None,
@@ -88,28 +90,28 @@ def max_pool2d(
     dilation: _Size = 1, ceil_mode: bool = False, return_indices: Literal[False] = False, *,
     out: NDArray[np.floating] | None = None, n_threads: int | None = None,
     index_dtype: DTypeLike = ...,
-) -> _Float: ...
+) -> _Pooled: ...
 @overload
 def max_pool2d(
     input: ArrayLike, kernel_size: _Size, stride: _Size | None = None, padding: _Size = 0,
     dilation: _Size = 1, ceil_mode: bool = False, *, return_indices: Literal[True],
     out: tuple[NDArray[np.floating], NDArray[np.integer]] | None = None,
     n_threads: int | None = None, index_dtype: DTypeLike = ...,
-) -> tuple[_Float, _Indices]: ...
+) -> tuple[_Pooled, _Indices]: ...
 @overload
 def max_pool2d(
     input: ArrayLike, kernel_size: _Size, stride: _Size | None, padding: _Size,
     dilation: _Size, ceil_mode: bool, return_indices: Literal[True], *,
     out: tuple[NDArray[np.floating], NDArray[np.integer]] | None = None,
     n_threads: int | None = None, index_dtype: DTypeLike = ...,
-) -> tuple[_Float, _Indices]: ...
+) -> tuple[_Pooled, _Indices]: ...
 @overload
 def max_pool2d(
     input: ArrayLike, kernel_size: _Size, stride: _Size | None = None, padding: _Size = 0,
     dilation: _Size = 1, ceil_mode: bool = False, return_indices: bool = False, *,
     out: NDArray[np.floating] | tuple[NDArray[np.floating], NDArray[np.integer]] | None = None,
     n_threads: int | None = None, index_dtype: DTypeLike = ...,
-) -> _Float | tuple[_Float, _Indices]: ...
+) -> _Pooled | tuple[_Pooled, _Indices]: ...
 def max_pool2d_backward(
     grad_output: ArrayLike, indices: ArrayLike, input_shape: _Shape, *,
     out: NDArray[np.floating] | None = None, n_threads: int | None = None,
@@ -133,28 +135,28 @@ def max_pool3d(
     dilation: _Size = 1, ceil_mode: bool = False, return_indices: Literal[False] = False, *,
     out: NDArray[np.floating] | None = None, n_threads: int | None = None,
     index_dtype: DTypeLike = ...,
-) -> _Float: ...
+) -> _Pooled: ...
 @overload
 def max_pool3d(
     input: ArrayLike, kernel_size: _Size, stride: _Size | None = None, padding: _Size = 0,
     dilation: _Size = 1, ceil_mode: bool = False, *, return_indices: Literal[True],
     out: tuple[NDArray[np.floating], NDArray[np.integer]] | None = None,
     n_threads: int | None = None, index_dtype: DTypeLike = ...,
-) -> tuple[_Float, _Indices]: ...
+) -> tuple[_Pooled, _Indices]: ...
 @overload
 def max_pool3d(
     input: ArrayLike, kernel_size: _Size, stride: _Size | None, padding: _Size,
     dilation: _Size, ceil_mode: bool, return_indices: Literal[True], *,
     out: tuple[NDArray[np.floating], NDArray[np.integer]] | None = None,
     n_threads: int | None = None, index_dtype: DTypeLike = ...,
-) -> tuple[_Float, _Indices]: ...
+) -> tuple[_Pooled, _Indices]: ...
 @overload
 def max_pool3d(
     input: ArrayLike, kernel_size: _Size, stride: _Size | None = None, padding: _Size = 0,
     dilation: _Size = 1, ceil_mode: bool = False, return_indices: bool = False, *,
     out: NDArray[np.floating] | tuple[NDArray[np.floating], NDArray[np.integer]] | None = None,
     n_threads: int | None = None, index_dtype: DTypeLike = ...,
-) -> _Float | tuple[_Float, _Indices]: ...
+) -> _Pooled | tuple[_Pooled, _Indices]: ...
 def max_pool3d_backward(
     grad_output: ArrayLike, indices: ArrayLike, input_shape: _Shape, *,
     out: NDArray[np.floating] | None = None, n_threads: int | None = None,
@@ -193,8 +195,8 @@ class _MaxPoolLayer(_PoolLayer):
         dilation: _Size = 1, return_indices: bool = False, ceil_mode: bool = False, *,
         n_threads: int | None = None, index_dtype: DTypeLike = ..., reuse_buffers: bool = True,
     ) -> None: ...
-    def __call__(self, input: ArrayLike) -> _Float | tuple[_Float, _Indices]: ...
-    def forward(self, input: ArrayLike) -> _Float | tuple[_Float, _Indices]: ...
+    def __call__(self, input: ArrayLike) -> _Pooled | tuple[_Pooled, _Indices]: ...
+    def forward(self, input: ArrayLike) -> _Pooled | tuple[_Pooled, _Indices]: ...
     def backward(self, grad_output: ArrayLike) -> _Float: ...
 
 class _AvgPoolLayer(_PoolLayer):

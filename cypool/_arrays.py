@@ -14,6 +14,10 @@ from ._shape import as_int
 
 # The dtypes the floating-point kernels are compiled for.
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+# Max pooling forward also runs on these (the integer dtypes PyTorch pools, and uint16/uint32).
+INTEGER_DTYPES = tuple(np.dtype(t) for t in (np.int8, np.int16, np.int32, np.int64, np.uint8,
+                                             np.uint16, np.uint32))
+MAX_POOL_DTYPES = FLOAT_DTYPES + INTEGER_DTYPES
 # The dtypes max-pool indices can have; other integer indices given to a backward are converted
 # to the first.
 INDEX_DTYPES = (np.dtype(np.int64), np.dtype(np.int32))
@@ -28,6 +32,17 @@ def as_float_array(name: str, value) -> np.ndarray:
     if array.dtype not in FLOAT_DTYPES:
         raise TypeError(
             f"{name} must be a float32 or float64 array, got dtype {array.dtype}"
+        )
+    return array
+
+
+def as_max_pool_input(name: str, value) -> np.ndarray:
+    """``np.asarray(value)``, which must be float32, float64 or integer (TypeError otherwise)."""
+    array = np.asarray(value)
+    if array.dtype not in MAX_POOL_DTYPES:
+        raise TypeError(
+            f"{name} must be a float32, float64 or integer (int8 to int64, uint8 to uint32) "
+            f"array, got dtype {array.dtype}"
         )
     return array
 

@@ -1,4 +1,4 @@
-# Pooling kernels: one source for every dtype (fused `floating`) and every ISA level (each
+# Pooling kernels: one source for every dtype (fused types) and every ISA level (each
 # cypool/_kernels_<level>.pyx includes this file and is compiled with its own flags).
 #
 # Every op works on C-contiguous (planes, depth, height, width) views: 1-d and 2-d pooling are
@@ -13,7 +13,7 @@
 # window shapes.
 
 from cython.parallel cimport prange
-from libc.stdint cimport int32_t, int64_t
+from libc.stdint cimport int8_t, int16_t, int32_t, int64_t, uint8_t, uint16_t, uint32_t
 
 cdef extern from *:
     """
@@ -50,6 +50,20 @@ cdef extern from *:
 ctypedef fused floating:
     float
     double
+
+# Max pooling forward also takes integers (uint8 images are the everyday case): its kernels
+# only compare and copy, and start each window from its first real tap, never from a sentinel
+# such as -inf, so the same code serves every dtype. NaN tests fold away for integers.
+ctypedef fused max_value_t:
+    float
+    double
+    int8_t
+    int16_t
+    int32_t
+    int64_t
+    uint8_t
+    uint16_t
+    uint32_t
 
 # Max-pool indices: int64 by default; int32 halves their memory traffic for planes < 2**31.
 ctypedef fused index_t:
@@ -154,7 +168,7 @@ cdef inline void valid_taps(Py_ssize_t start, Py_ssize_t length, Py_ssize_t kern
 # the first maximum, a NaN beats everything, and among NaNs the last one wins. The index is the
 # tap's flat position in the unpadded plane, (d * H + h) * W + w.
 
-cdef inline bint max_takes(floating candidate, floating best) noexcept nogil:
+cdef inline bint max_takes(max_value_t candidate, max_value_t best) noexcept nogil:
     return (candidate > best) | (candidate != candidate)
 
 
@@ -166,14 +180,14 @@ cdef inline Py_ssize_t plane_position(const Window* w, Py_ssize_t d_start, Py_ss
             * w.in_size[2] + w_start + kw * w.dilation[2])
 
 
-cdef inline void max_point(const floating* plane, floating* values, index_t* indices,
+cdef inline void max_point(const max_value_t* plane, max_value_t* values, index_t* indices,
                            const Window* w, Py_ssize_t d_first, Py_ssize_t d_stop,
                            Py_ssize_t h_first, Py_ssize_t h_stop, Py_ssize_t d_start,
                            Py_ssize_t h_start, Py_ssize_t ow) noexcept nogil:
     """One output element whose width window may be clipped by padding (scalar path)."""
     cdef Py_ssize_t w_start = ow * w.stride[2] - w.padding[2]
     cdef Py_ssize_t w_first, w_stop, kd, kh, kw, position, best_position
-    cdef floating value, best
+    cdef max_value_t value, best
     cdef bint take
     valid_taps(w_start, w.in_size[2], w.kernel[2], w.dilation[2], &w_first, &w_stop)
     # Start from the first real tap. Visiting it again below changes nothing (equal values
@@ -194,8 +208,8 @@ cdef inline void max_point(const floating* plane, floating* values, index_t* ind
         indices[ow] = best_position
 
 
-cdef inline void max_width_taps(const floating* plane, Py_ssize_t offset, Py_ssize_t stride,
-                                Py_ssize_t taps, Py_ssize_t dilation, floating* values,
+cdef inline void max_width_taps(const max_value_t* plane, Py_ssize_t offset, Py_ssize_t stride,
+                                Py_ssize_t taps, Py_ssize_t dilation, max_value_t* values,
                                 index_t* indices, Py_ssize_t first, Py_ssize_t stop,
                                 bint is_first, bint with_indices) noexcept nogil:
     """Merge the `taps` width taps of one input row into the running maxima of the output
@@ -206,7 +220,7 @@ cdef inline void max_width_taps(const floating* plane, Py_ssize_t offset, Py_ssi
     inlined copy is specialised (fully unrolled taps, constant-stride loads).
     """
     cdef Py_ssize_t ow, t, position, best_position = 0
-    cdef floating best, value
+    cdef max_value_t best, value
     cdef bint take
     for ow in range(first, stop):
         position = offset + ow * stride
@@ -228,16 +242,16 @@ cdef inline void max_width_taps(const floating* plane, Py_ssize_t offset, Py_ssi
             indices[ow] = best_position
 
 
-cdef inline void max_width_taps_outer(const floating* plane, Py_ssize_t offset,
+cdef inline void max_width_taps_outer(const max_value_t* plane, Py_ssize_t offset,
                                       Py_ssize_t stride, Py_ssize_t taps, Py_ssize_t dilation,
-                                      floating* values, index_t* indices, Py_ssize_t first,
+                                      max_value_t* values, index_t* indices, Py_ssize_t first,
                                       Py_ssize_t stop, bint is_first,
                                       bint with_indices) noexcept nogil:
     """max_width_taps for any window width: one pass over the columns per tap, so that the
     selects stay branch-free however many taps there are (a data-dependent branch per tap
     costs far more than re-reading the running maxima from L1)."""
     cdef Py_ssize_t ow, t, position
-    cdef floating value
+    cdef max_value_t value
     cdef bint take
     for t in range(taps):
         if is_first and t == 0:
@@ -256,8 +270,8 @@ cdef inline void max_width_taps_outer(const floating* plane, Py_ssize_t offset,
                     indices[ow] = <index_t>position if take else indices[ow]
 
 
-cdef inline void max_width_shapes(const floating* plane, Py_ssize_t offset, Py_ssize_t stride,
-                                  Py_ssize_t taps, Py_ssize_t dilation, floating* values,
+cdef inline void max_width_shapes(const max_value_t* plane, Py_ssize_t offset, Py_ssize_t stride,
+                                  Py_ssize_t taps, Py_ssize_t dilation, max_value_t* values,
                                   index_t* indices, Py_ssize_t first, Py_ssize_t stop,
                                   bint is_first, bint with_indices) noexcept nogil:
     # Specialised copies for the window widths that dominate real networks: k == s (2, 3, 4)
@@ -288,8 +302,8 @@ cdef inline void max_width_shapes(const floating* plane, Py_ssize_t offset, Py_s
                              stop, is_first, with_indices)
 
 
-cdef inline void max_width_pass(const floating* plane, Py_ssize_t offset, const Window* w,
-                                floating* values, index_t* indices, Py_ssize_t first,
+cdef inline void max_width_pass(const max_value_t* plane, Py_ssize_t offset, const Window* w,
+                                max_value_t* values, index_t* indices, Py_ssize_t first,
                                 Py_ssize_t stop, bint is_first) noexcept nogil:
     """One input row's taps for the interior columns; `indices` may be NULL (values only)."""
     cdef Py_ssize_t stride = w.stride[2], taps = w.kernel[2], dilation = w.dilation[2]
@@ -309,7 +323,7 @@ cdef inline void max_width_pass(const floating* plane, Py_ssize_t offset, const 
                              stop, False, False)
 
 
-cdef inline void max_row(const floating* plane, floating* values, index_t* indices,
+cdef inline void max_row(const max_value_t* plane, max_value_t* values, index_t* indices,
                          const Window* w, Py_ssize_t od, Py_ssize_t oh) noexcept nogil:
     cdef Py_ssize_t d_start = od * w.stride[0] - w.padding[0]
     cdef Py_ssize_t h_start = oh * w.stride[1] - w.padding[1]
@@ -338,7 +352,7 @@ cdef inline void max_row(const floating* plane, floating* values, index_t* indic
             is_first = False
 
 
-cdef void max_pool_rows(const floating* input, floating* values, index_t* indices,
+cdef void max_pool_rows(const max_value_t* input, max_value_t* values, index_t* indices,
                         const Window* w, Py_ssize_t n_planes, int n_threads) noexcept nogil:
     """Every output row of every plane, ROW_BLOCK consecutive rows per parallel task;
     `indices` may be NULL (values only). Output row r starts at r * out_width."""
@@ -360,8 +374,8 @@ cdef void max_pool_rows(const floating* input, floating* values, index_t* indice
             row = row + 1
 
 
-def max_pool_forward(const floating[:, :, :, ::1] input,
-                     floating[:, :, :, ::1] values_out,
+def max_pool_forward(const max_value_t[:, :, :, ::1] input,
+                     max_value_t[:, :, :, ::1] values_out,
                      index_t[:, :, :, ::1] indices_out,
                      tuple kernel, tuple stride, tuple padding, tuple dilation,
                      int n_threads):
@@ -373,8 +387,8 @@ def max_pool_forward(const floating[:, :, :, ::1] input,
                       &w, input.shape[0], n_threads)
 
 
-def max_pool_forward_values(const floating[:, :, :, ::1] input,
-                            floating[:, :, :, ::1] values_out,
+def max_pool_forward_values(const max_value_t[:, :, :, ::1] input,
+                            max_value_t[:, :, :, ::1] values_out,
                             tuple kernel, tuple stride, tuple padding, tuple dilation,
                             int n_threads):
     """Max pooling without the argmax: the same rule, less memory traffic."""

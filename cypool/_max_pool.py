@@ -15,7 +15,7 @@ _FORWARD_DOC = """Max pooling over the {n}-d spatial axes of ``input``, as ``tor
 
 Parameters
 ----------
-input : array_like, float32 or float64
+input : array_like, float32, float64 or integer (int8 to int64, uint8 to uint32)
     Shape ``(N, C, {spatial})`` or unbatched ``(C, {spatial})``; N may be 0. Any memory
     layout; never modified.
 kernel_size : int or tuple of {n} ints
@@ -52,7 +52,8 @@ indices : ndarray of int64 (or ``index_dtype``), only with ``return_indices``
 Raises
 ------
 TypeError
-    For a non-float ``input``, non-integer sizes, or an ``out`` of the wrong type or dtype.
+    For an ``input`` of another dtype (bool, float16, complex, ...), non-integer sizes, or an
+    ``out`` of the wrong type or dtype.
 ValueError
     For a wrong number of dimensions, zero channel or spatial sizes, non-positive sizes,
     ``padding > kernel_size // 2``, an output smaller than 1, a window made only of padding, or
@@ -107,7 +108,7 @@ Examples
 
 def _max_pool(n_dims, input, kernel_size, stride, padding, dilation, ceil_mode,
               return_indices, out, n_threads, index_dtype):
-    array = _arrays.as_float_array("input", input)
+    array = _arrays.as_max_pool_input("input", input)
     _arrays.check_pooling_shape("input", array.shape, n_dims)
     geometry = pool_geometry(array.shape[-n_dims:], kernel_size, stride, padding, dilation,
                              ceil_mode)

@@ -24,7 +24,8 @@ Conventions shared by every function
   ``range(k)`` (``d = 1`` for average pooling). Taps outside ``[0, L)`` are padding.
 - Windows and the taps inside them are visited in raster order: depth, then height, then
   width, the last dimension fastest.
-- Only float32 and float64 are supported; arithmetic is done in the input's dtype.
+- float32 and float64 everywhere, arithmetic in the input's dtype; max pooling forward also
+  takes the integer dtypes int8, int16, int32, int64, uint8, uint16 and uint32.
 
 Max pooling: padding never takes part. The first real tap starts as the best; each later
 real tap ``v`` replaces it when ``v > best or isnan(v)``. So ties keep the first maximum, and
@@ -56,6 +57,8 @@ __all__ = [
 ]
 
 _SUPPORTED_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+_MAX_POOL_DTYPES = _SUPPORTED_DTYPES + tuple(
+    np.dtype(t) for t in (np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16, np.uint32))
 
 
 # --------------------------------------------------------------------------------------
@@ -98,18 +101,19 @@ def _params(n_dims, kernel_size, stride, padding, dilation):
     return kernel_size, stride, padding, dilation
 
 
-def _check_dtype(array, name):
-    if array.dtype not in _SUPPORTED_DTYPES:
-        raise TypeError(f"{name} must be float32 or float64, got dtype {array.dtype}")
+def _check_dtype(array, name, supported=_SUPPORTED_DTYPES):
+    if array.dtype not in supported:
+        raise TypeError(f"{name} must have one of the dtypes {[str(d) for d in supported]}, "
+                        f"got dtype {array.dtype}")
 
 
-def _as_planes(input, n_dims):
+def _as_planes(input, n_dims, supported=_SUPPORTED_DTYPES):
     """``(N, C, *spatial)`` or ``(C, *spatial)`` -> (planes ``(N*C, *spatial)``, lead shape)."""
     x = np.asarray(input)
     if x.ndim not in (n_dims + 1, n_dims + 2):
         raise ValueError(
             f"input must have {n_dims + 1} or {n_dims + 2} dimensions, got shape {x.shape}")
-    _check_dtype(x, "input")
+    _check_dtype(x, "input", supported)
     lead_shape = x.shape[:-n_dims]
     spatial = x.shape[-n_dims:]
     return x.reshape((-1,) + spatial), lead_shape
@@ -137,7 +141,7 @@ def _flat_index(position, spatial):
 # --------------------------------------------------------------------------------------
 
 def _max_pool(n_dims, input, kernel_size, stride, padding, dilation, ceil_mode, return_indices):
-    planes, lead_shape = _as_planes(input, n_dims)
+    planes, lead_shape = _as_planes(input, n_dims, _MAX_POOL_DTYPES)
     kernel_size, stride, padding, dilation = _params(
         n_dims, kernel_size, stride, padding, dilation)
     spatial = planes.shape[1:]
