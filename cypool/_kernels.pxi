@@ -88,6 +88,9 @@ cdef struct Window:
 # divisions once per block and stepped after that.
 cdef enum:
     ROW_BLOCK = 8
+    # From this many width taps on, max pooling walks each window's taps in order instead of
+    # making one pass over the output columns per tap.
+    WIDE_WINDOW = 32
 
 
 OPENMP_ENABLED = bool(CYPOOL_OPENMP)
@@ -296,6 +299,11 @@ cdef inline void max_width_shapes(const max_value_t* plane, Py_ssize_t offset, P
                        with_indices)
     elif taps == 1:
         max_width_taps(plane, offset, stride, 1, dilation, values, indices, first, stop,
+                       is_first, with_indices)
+    elif taps >= WIDE_WINDOW:
+        # Wide windows (global-like pooling): one column at a time reads its taps in order;
+        # a pass per tap would stride through memory once per tap.
+        max_width_taps(plane, offset, stride, taps, dilation, values, indices, first, stop,
                        is_first, with_indices)
     else:
         max_width_taps_outer(plane, offset, stride, taps, dilation, values, indices, first,
