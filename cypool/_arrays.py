@@ -30,9 +30,18 @@ _THREAD_CAP = 4 * (os.cpu_count() or 1)
 PARALLEL_THRESHOLD = 1 << 15
 
 
+def as_array(name: str, value) -> np.ndarray:
+    """``np.asarray(value)``; NumPy's own conversion errors (a ragged nested list, an object
+    whose ``__array__`` fails) are raised again with ``name`` in the message."""
+    try:
+        return np.asarray(value)
+    except (TypeError, ValueError) as error:
+        raise type(error)(f"{name} cannot be converted to an array: {error}") from error
+
+
 def as_float_array(name: str, value) -> np.ndarray:
     """``np.asarray(value)``, which must hold float32 or float64 (TypeError otherwise)."""
-    array = np.asarray(value)
+    array = as_array(name, value)
     if array.dtype not in FLOAT_DTYPES:
         raise TypeError(
             f"{name} must be a float32 or float64 array, got dtype {array.dtype}"
@@ -46,8 +55,8 @@ def as_index_dtype(name: str, value, plane_size: int) -> np.dtype:
         dtype = np.dtype(value)
     except TypeError:
         raise TypeError(f"{name} must be numpy.int64 or numpy.int32, got {value!r}") from None
-    if dtype not in INDEX_DTYPES:
-        raise TypeError(f"{name} must be numpy.int64 or numpy.int32, got {dtype}")
+    if value is None or dtype not in INDEX_DTYPES:  # np.dtype(None) is float64: say None
+        raise TypeError(f"{name} must be numpy.int64 or numpy.int32, got {value!r}")
     if plane_size > _INDEX_LIMITS[dtype]:
         raise ValueError(
             f"{name}={dtype} cannot index an input plane of {plane_size} elements; use int64"
@@ -126,18 +135,26 @@ def output_array(name: str, out, shape: tuple[int, ...], dtype: np.dtype, inputs
     return out
 
 
-def n_threads_for(n_threads, work: int) -> int:
-    """Threads for a call doing ``work`` element operations.
+def check_n_threads(n_threads) -> int | None:
+    """``n_threads`` as given (None or a positive int). Every op checks it first, so a bad
+    value is refused even by a call that turns out to have nothing to compute."""
+    if n_threads is None:
+        return None
+    n_threads = as_int("n_threads", n_threads, "a positive int or None")
+    if n_threads < 1:
+        raise ValueError(f"n_threads must be a positive int or None, got {n_threads}")
+    return n_threads
+
+
+def n_threads_for(n_threads: int | None, work: int) -> int:
+    """Threads for a call doing ``work`` element operations (``n_threads`` checked by
+    ``check_n_threads``).
 
     ``None`` follows OpenMP's current setting (``OMP_NUM_THREADS``, threadpoolctl). Small
     calls run on one thread; more than four threads per CPU never helps and is capped.
     """
     if n_threads is None:
         n_threads = kernels.openmp_max_threads()
-    else:
-        n_threads = as_int("n_threads", n_threads, "a positive int or None")
-        if n_threads < 1:
-            raise ValueError(f"n_threads must be a positive int or None, got {n_threads}")
     if work < PARALLEL_THRESHOLD:
         return 1
     return min(n_threads, _THREAD_CAP)

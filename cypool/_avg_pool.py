@@ -102,6 +102,7 @@ Examples
 
 def _avg_pool(n_dims, input, kernel_size, stride, padding, ceil_mode, count_include_pad,
               divisor_override, out, n_threads):
+    n_threads = _arrays.check_n_threads(n_threads)
     array = _arrays.as_float_array("input", input)
     _arrays.check_pooling_shape("input", array.shape, n_dims)
     geometry = pool_geometry(array.shape[-n_dims:], kernel_size, stride, padding, 1,
@@ -123,6 +124,7 @@ def _avg_pool(n_dims, input, kernel_size, stride, padding, ceil_mode, count_incl
 
 def _avg_pool_backward(n_dims, grad_output, input_shape, kernel_size, stride, padding,
                        ceil_mode, count_include_pad, divisor_override, out, n_threads):
+    n_threads = _arrays.check_n_threads(n_threads)
     gradient = _arrays.as_float_array("grad_output", grad_output)
     _arrays.check_pooling_shape("grad_output", gradient.shape, n_dims)
     shape = _arrays.as_shape("input_shape", input_shape, gradient.ndim)

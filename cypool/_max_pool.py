@@ -106,6 +106,7 @@ Examples
 
 def _max_pool(n_dims, input, kernel_size, stride, padding, dilation, ceil_mode,
               return_indices, out, n_threads, index_dtype):
+    n_threads = _arrays.check_n_threads(n_threads)
     array = _arrays.as_float_array("input", input)
     _arrays.check_pooling_shape("input", array.shape, n_dims)
     geometry = pool_geometry(array.shape[-n_dims:], kernel_size, stride, padding, dilation,
@@ -142,9 +143,10 @@ def _max_pool(n_dims, input, kernel_size, stride, padding, dilation, ceil_mode,
 
 
 def _max_pool_backward(n_dims, grad_output, indices, input_shape, out, n_threads):
+    n_threads = _arrays.check_n_threads(n_threads)
     gradient = _arrays.as_float_array("grad_output", grad_output)
     _arrays.check_pooling_shape("grad_output", gradient.shape, n_dims)
-    index_array = np.asarray(indices)
+    index_array = _arrays.as_array("indices", indices)
     if not np.issubdtype(index_array.dtype, np.integer):
         raise TypeError(f"indices must be an integer array, got dtype {index_array.dtype}")
     if index_array.shape != gradient.shape:
