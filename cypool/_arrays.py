@@ -64,11 +64,21 @@ def as_index_dtype(name: str, value, plane_size: int) -> np.dtype:
     return dtype
 
 
+def kernel_array(array: np.ndarray) -> np.ndarray:
+    """``array`` as the kernels read it: C-contiguous and aligned, copied if it is not both.
+
+    NumPy allows unaligned arrays (views of a byte buffer at an odd offset); C code handed
+    their pointer has undefined behaviour even where the CPU tolerates it.
+    """
+    array = np.ascontiguousarray(array)
+    return array if array.flags.aligned else array.copy()
+
+
 def as_kernel_indices(indices: np.ndarray) -> np.ndarray:
-    """Integer indices as a C-contiguous int64 or int32 array (others become int64; values
-    that do not fit wrap to negatives, which the kernel reports as out of range)."""
+    """Integer indices as a C-contiguous, aligned int64 or int32 array (others become int64;
+    values that do not fit wrap to negatives, which the kernel reports as out of range)."""
     dtype = indices.dtype if indices.dtype in INDEX_DTYPES else INDEX_DTYPES[0]
-    return np.ascontiguousarray(indices).astype(dtype, copy=False)
+    return kernel_array(indices.astype(dtype, copy=False))
 
 
 def check_pooling_shape(name: str, shape: tuple[int, ...], n_dims: int) -> None:
@@ -104,18 +114,19 @@ def as_shape(name: str, value, ndim: int) -> tuple[int, ...]:
 
 
 def planes(array: np.ndarray, n_spatial: int) -> np.ndarray:
-    """A C-contiguous ``(planes, D, H, W)`` view of a pooling array (copying if needed)."""
+    """A C-contiguous, aligned ``(planes, D, H, W)`` view of a pooling array (copying if
+    needed: never for an ``output_array``, which the kernels must write in place)."""
     spatial = array.shape[array.ndim - n_spatial:]
     plane_count = math.prod(array.shape[: array.ndim - n_spatial])
     shape = (plane_count,) + (1,) * (3 - n_spatial) + tuple(spatial)
-    return np.ascontiguousarray(array).reshape(shape)
+    return kernel_array(array).reshape(shape)
 
 
 def output_array(name: str, out, shape: tuple[int, ...], dtype: np.dtype, inputs=()) -> np.ndarray:
     """The array an op writes: ``out`` after checks, or a new one.
 
-    ``out`` must be a writeable, C-contiguous ndarray of exactly ``shape`` and ``dtype`` that
-    shares no memory with any of ``inputs``.
+    ``out`` must be a writeable, C-contiguous, aligned ndarray of exactly ``shape`` and
+    ``dtype`` that shares no memory with any of ``inputs``.
     """
     if out is None:
         return np.empty(shape, dtype=dtype)
@@ -127,6 +138,8 @@ def output_array(name: str, out, shape: tuple[int, ...], dtype: np.dtype, inputs
         raise ValueError(f"{name} must have shape {tuple(shape)}, got {out.shape}")
     if not out.flags.c_contiguous:
         raise ValueError(f"{name} must be C-contiguous")
+    if not out.flags.aligned:
+        raise ValueError(f"{name} must be aligned (its address a multiple of its item size)")
     if not out.flags.writeable:
         raise ValueError(f"{name} must be writeable")
     for array in inputs:

@@ -167,7 +167,7 @@ def _max_pool_backward(n_dims, grad_output, indices, input_shape, out, n_threads
         return grad_input
     plane_count = math.prod(shape[:-n_dims])
     out_of_range = kernels.max_pool_backward(
-        np.ascontiguousarray(gradient).reshape(plane_count, -1),
+        _arrays.kernel_array(gradient).reshape(plane_count, -1),
         _arrays.as_kernel_indices(index_array).reshape(plane_count, -1),
         grad_input.reshape(plane_count, -1),
         n_threads=_arrays.n_threads_for(n_threads, grad_input.size),
