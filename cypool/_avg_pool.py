@@ -36,7 +36,8 @@ input : array_like, float32 or float64
     layout; never modified.
 {parameters}
 out : ndarray, optional, keyword-only
-    Where to write the result: C-contiguous, writeable, of the result's exact shape and dtype.
+    Where to write the result: C-contiguous, aligned, writeable, of the result's exact shape
+    and dtype.
 n_threads : int, optional, keyword-only
     Threads to use; default (None) OpenMP's current maximum (``OMP_NUM_THREADS``, threadpoolctl).
 
@@ -77,8 +78,8 @@ input_shape : sequence of ints
     Shape of the pooled input.
 {parameters}
 out : ndarray, optional, keyword-only
-    Where to write the gradient: C-contiguous, writeable, ``input_shape``, ``grad_output``'s
-    dtype.
+    Where to write the gradient: C-contiguous, aligned, writeable, ``input_shape``,
+    ``grad_output``'s dtype.
 n_threads : int, optional, keyword-only
     Threads to use; default (None) OpenMP's current maximum.
 

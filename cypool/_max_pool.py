@@ -32,7 +32,7 @@ return_indices : bool, default False
     Also return the argmax of each window.
 out : ndarray or (ndarray, ndarray), optional, keyword-only
     Where to write the result (a ``(values, indices)`` pair when ``return_indices``): C-contiguous,
-    writeable, of the result's exact shape and dtype.
+    aligned, writeable, of the result's exact shape and dtype.
 n_threads : int, optional, keyword-only
     Threads to use; default (None) OpenMP's current maximum (``OMP_NUM_THREADS``, threadpoolctl).
 index_dtype : {{numpy.int64, numpy.int32}}, default numpy.int64, keyword-only
@@ -79,8 +79,8 @@ indices : array_like of integers (int64 and int32 are used as they are)
 input_shape : sequence of ints
     Shape of the pooled input; must agree with ``grad_output`` on the batch and channel axes.
 out : ndarray, optional, keyword-only
-    Where to write the gradient: C-contiguous, writeable, ``input_shape``, ``grad_output``'s
-    dtype. Its contents are unspecified if an error is raised.
+    Where to write the gradient: C-contiguous, aligned, writeable, ``input_shape``,
+    ``grad_output``'s dtype. Its contents are unspecified if an error is raised.
 n_threads : int, optional, keyword-only
     Threads to use; default (None) OpenMP's current maximum.
 
