@@ -99,6 +99,7 @@ def test_many_python_threads_at_once_get_the_serial_results():
         x, gradient = problem(n_dims, shape, window, dtype)
         problems.append((n_dims, x, window, gradient))
     expected = [run_every_op(*p, n_threads=1) for p in problems]
+    copies = [(x.copy(), gradient.copy()) for _, x, _, gradient in problems]
 
     # Every problem several times, interleaved, with OpenMP teams inside some of the calls.
     tasks = [(i, n_threads) for _ in range(3) for n_threads in (1, 2)
@@ -107,7 +108,7 @@ def test_many_python_threads_at_once_get_the_serial_results():
 
     def task(i, n_threads):
         try:
-            start.wait(timeout=5)  # the first eight calls begin together
+            start.wait(timeout=5)  # calls start in groups of eight, together
         except threading.BrokenBarrierError:
             pass
         return i, run_every_op(*problems[i], n_threads=n_threads)
@@ -117,6 +118,8 @@ def test_many_python_threads_at_once_get_the_serial_results():
         for future in concurrent.futures.as_completed(futures):
             i, results = future.result()
             assert_bit_identical(results, expected[i])
+    for (_, x, _, gradient), (x_copy, gradient_copy) in zip(problems, copies):
+        assert x.tobytes() == x_copy.tobytes() and gradient.tobytes() == gradient_copy.tobytes()
 
 
 def count_until(event):
