@@ -26,9 +26,18 @@ _INDEX_LIMITS = {dtype: int(np.iinfo(dtype).max) for dtype in INDEX_DTYPES}
 _MAX_ARRAY_ELEMENTS = int(np.iinfo(np.intp).max) // 8
 
 
+def as_array(name: str, value) -> np.ndarray:
+    """``np.asarray(value)``; NumPy's own conversion errors (a ragged nested list, an object
+    whose ``__array__`` fails) are raised again with ``name`` in the message."""
+    try:
+        return np.asarray(value)
+    except (TypeError, ValueError) as error:
+        raise type(error)(f"{name} cannot be converted to an array: {error}") from error
+
+
 def as_float_array(name: str, value) -> np.ndarray:
     """``np.asarray(value)``, which must hold float32 or float64 (TypeError otherwise)."""
-    array = np.asarray(value)
+    array = as_array(name, value)
     if array.dtype not in FLOAT_DTYPES:
         raise TypeError(
             f"{name} must be a float32 or float64 array, got dtype {array.dtype}"
@@ -38,7 +47,7 @@ def as_float_array(name: str, value) -> np.ndarray:
 
 def as_max_pool_input(name: str, value) -> np.ndarray:
     """``np.asarray(value)``, which must be float32, float64 or integer (TypeError otherwise)."""
-    array = np.asarray(value)
+    array = as_array(name, value)
     if array.dtype not in MAX_POOL_DTYPES:
         raise TypeError(
             f"{name} must be a float32, float64 or integer (int8 to int64, uint8 to uint32) "
@@ -53,8 +62,8 @@ def as_index_dtype(name: str, value, plane_size: int) -> np.dtype:
         dtype = np.dtype(value)
     except TypeError:
         raise TypeError(f"{name} must be numpy.int64 or numpy.int32, got {value!r}") from None
-    if dtype not in INDEX_DTYPES:
-        raise TypeError(f"{name} must be numpy.int64 or numpy.int32, got {dtype}")
+    if value is None or dtype not in INDEX_DTYPES:  # np.dtype(None) is float64: say None
+        raise TypeError(f"{name} must be numpy.int64 or numpy.int32, got {value!r}")
     if plane_size > _INDEX_LIMITS[dtype]:
         raise ValueError(
             f"{name}={dtype} cannot index an input plane of {plane_size} elements; use int64"
@@ -62,11 +71,21 @@ def as_index_dtype(name: str, value, plane_size: int) -> np.dtype:
     return dtype
 
 
+def kernel_array(array: np.ndarray) -> np.ndarray:
+    """``array`` as the kernels read it: C-contiguous and aligned, copied if it is not both.
+
+    NumPy allows unaligned arrays (views of a byte buffer at an odd offset); C code handed
+    their pointer has undefined behaviour even where the CPU tolerates it.
+    """
+    array = np.ascontiguousarray(array)
+    return array if array.flags.aligned else array.copy()
+
+
 def as_kernel_indices(indices: np.ndarray) -> np.ndarray:
-    """Integer indices as a C-contiguous int64 or int32 array (others become int64; values
-    that do not fit wrap to negatives, which the kernel reports as out of range)."""
+    """Integer indices as a C-contiguous, aligned int64 or int32 array (others become int64;
+    values that do not fit wrap to negatives, which the kernel reports as out of range)."""
     dtype = indices.dtype if indices.dtype in INDEX_DTYPES else INDEX_DTYPES[0]
-    return np.ascontiguousarray(indices).astype(dtype, copy=False)
+    return kernel_array(indices.astype(dtype, copy=False))
 
 
 def check_pooling_shape(name: str, shape: tuple[int, ...], n_dims: int) -> None:
@@ -102,18 +121,19 @@ def as_shape(name: str, value, ndim: int) -> tuple[int, ...]:
 
 
 def planes(array: np.ndarray, n_spatial: int) -> np.ndarray:
-    """A C-contiguous ``(planes, D, H, W)`` view of a pooling array (copying if needed)."""
+    """A C-contiguous, aligned ``(planes, D, H, W)`` view of a pooling array (copying if
+    needed: never for an ``output_array``, which the kernels must write in place)."""
     spatial = array.shape[array.ndim - n_spatial:]
     plane_count = math.prod(array.shape[: array.ndim - n_spatial])
     shape = (plane_count,) + (1,) * (3 - n_spatial) + tuple(spatial)
-    return np.ascontiguousarray(array).reshape(shape)
+    return kernel_array(array).reshape(shape)
 
 
 def output_array(name: str, out, shape: tuple[int, ...], dtype: np.dtype, inputs=()) -> np.ndarray:
     """The array an op writes: ``out`` after checks, or a new one.
 
-    ``out`` must be a writeable, C-contiguous ndarray of exactly ``shape`` and ``dtype`` that
-    shares no memory with any of ``inputs``.
+    ``out`` must be a writeable, C-contiguous, aligned ndarray of exactly ``shape`` and
+    ``dtype`` that shares no memory with any of ``inputs``.
     """
     if out is None:
         return np.empty(shape, dtype=dtype)
@@ -125,6 +145,8 @@ def output_array(name: str, out, shape: tuple[int, ...], dtype: np.dtype, inputs
         raise ValueError(f"{name} must have shape {tuple(shape)}, got {out.shape}")
     if not out.flags.c_contiguous:
         raise ValueError(f"{name} must be C-contiguous")
+    if not out.flags.aligned:
+        raise ValueError(f"{name} must be aligned (its address a multiple of its item size)")
     if not out.flags.writeable:
         raise ValueError(f"{name} must be writeable")
     for array in inputs:

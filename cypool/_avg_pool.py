@@ -7,7 +7,7 @@ import math
 from . import _arrays
 from ._backend import kernels
 from ._shape import as_flag, check_divisor_override, pool_geometry
-from ._threads import n_threads_for
+from ._threads import check_n_threads, n_threads_for
 
 _PARAMETERS = """kernel_size : int or tuple of {n} ints
     Window size.
@@ -37,7 +37,8 @@ input : array_like, float32 or float64
     layout; never modified.
 {parameters}
 out : ndarray, optional, keyword-only
-    Where to write the result: C-contiguous, writeable, of the result's exact shape and dtype.
+    Where to write the result: C-contiguous, aligned, writeable, of the result's exact shape
+    and dtype.
 n_threads : int, optional, keyword-only
     Threads to use; default (None) OpenMP's current maximum (``OMP_NUM_THREADS``, threadpoolctl).
 
@@ -78,8 +79,8 @@ input_shape : sequence of ints
     Shape of the pooled input.
 {parameters}
 out : ndarray, optional, keyword-only
-    Where to write the gradient: C-contiguous, writeable, ``input_shape``, ``grad_output``'s
-    dtype.
+    Where to write the gradient: C-contiguous, aligned, writeable, ``input_shape``,
+    ``grad_output``'s dtype.
 n_threads : int, optional, keyword-only
     Threads to use; default (None) OpenMP's current maximum.
 
@@ -103,6 +104,7 @@ Examples
 
 def _avg_pool(n_dims, input, kernel_size, stride, padding, ceil_mode, count_include_pad,
               divisor_override, out, n_threads):
+    n_threads = check_n_threads(n_threads)
     array = _arrays.as_float_array("input", input)
     _arrays.check_pooling_shape("input", array.shape, n_dims)
     geometry = pool_geometry(array.shape[-n_dims:], kernel_size, stride, padding, 1,
@@ -124,6 +126,7 @@ def _avg_pool(n_dims, input, kernel_size, stride, padding, ceil_mode, count_incl
 
 def _avg_pool_backward(n_dims, grad_output, input_shape, kernel_size, stride, padding,
                        ceil_mode, count_include_pad, divisor_override, out, n_threads):
+    n_threads = check_n_threads(n_threads)
     gradient = _arrays.as_float_array("grad_output", grad_output)
     _arrays.check_pooling_shape("grad_output", gradient.shape, n_dims)
     shape = _arrays.as_shape("input_shape", input_shape, gradient.ndim)

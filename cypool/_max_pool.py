@@ -9,7 +9,7 @@ import numpy as np
 from . import _arrays
 from ._backend import kernels
 from ._shape import as_flag, check_windows_hold_input, pool_geometry
-from ._threads import n_threads_for
+from ._threads import check_n_threads, n_threads_for
 
 _FORWARD_DOC = """Max pooling over the {n}-d spatial axes of ``input``, as ``torch.nn.functional.max_pool{n}d``.
 
@@ -33,7 +33,7 @@ return_indices : bool, default False
     Also return the argmax of each window.
 out : ndarray or (ndarray, ndarray), optional, keyword-only
     Where to write the result (a ``(values, indices)`` pair when ``return_indices``): C-contiguous,
-    writeable, of the result's exact shape and dtype.
+    aligned, writeable, of the result's exact shape and dtype.
 n_threads : int, optional, keyword-only
     Threads to use; default (None) OpenMP's current maximum (``OMP_NUM_THREADS``, threadpoolctl).
 index_dtype : {{numpy.int64, numpy.int32}}, default numpy.int64, keyword-only
@@ -81,8 +81,8 @@ indices : array_like of integers (int64 and int32 are used as they are)
 input_shape : sequence of ints
     Shape of the pooled input; must agree with ``grad_output`` on the batch and channel axes.
 out : ndarray, optional, keyword-only
-    Where to write the gradient: C-contiguous, writeable, ``input_shape``, ``grad_output``'s
-    dtype. Its contents are unspecified if an error is raised.
+    Where to write the gradient: C-contiguous, aligned, writeable, ``input_shape``,
+    ``grad_output``'s dtype. Its contents are unspecified if an error is raised.
 n_threads : int, optional, keyword-only
     Threads to use; default (None) OpenMP's current maximum.
 
@@ -108,6 +108,7 @@ Examples
 
 def _max_pool(n_dims, input, kernel_size, stride, padding, dilation, ceil_mode,
               return_indices, out, n_threads, index_dtype):
+    n_threads = check_n_threads(n_threads)
     array = _arrays.as_max_pool_input("input", input)
     _arrays.check_pooling_shape("input", array.shape, n_dims)
     geometry = pool_geometry(array.shape[-n_dims:], kernel_size, stride, padding, dilation,
@@ -144,9 +145,10 @@ def _max_pool(n_dims, input, kernel_size, stride, padding, dilation, ceil_mode,
 
 
 def _max_pool_backward(n_dims, grad_output, indices, input_shape, out, n_threads):
+    n_threads = check_n_threads(n_threads)
     gradient = _arrays.as_float_array("grad_output", grad_output)
     _arrays.check_pooling_shape("grad_output", gradient.shape, n_dims)
-    index_array = np.asarray(indices)
+    index_array = _arrays.as_array("indices", indices)
     if not np.issubdtype(index_array.dtype, np.integer):
         raise TypeError(f"indices must be an integer array, got dtype {index_array.dtype}")
     if index_array.shape != gradient.shape:
@@ -167,7 +169,7 @@ def _max_pool_backward(n_dims, grad_output, indices, input_shape, out, n_threads
         return grad_input
     plane_count = math.prod(shape[:-n_dims])
     out_of_range = kernels.max_pool_backward(
-        np.ascontiguousarray(gradient).reshape(plane_count, -1),
+        _arrays.kernel_array(gradient).reshape(plane_count, -1),
         _arrays.as_kernel_indices(index_array).reshape(plane_count, -1),
         grad_input.reshape(plane_count, -1),
         n_threads=n_threads_for(n_threads, grad_input.size),

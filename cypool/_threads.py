@@ -29,6 +29,12 @@ def _as_thread_count(name: str, value) -> int:
     return count
 
 
+def check_n_threads(n_threads) -> int | None:
+    """A call's ``n_threads`` as given (None or a positive int). Every op checks it first, so a
+    bad value is refused even by a call that turns out to have nothing to compute."""
+    return None if n_threads is None else _as_thread_count("n_threads", n_threads)
+
+
 def set_num_threads(n_threads: int | None) -> None:
     """Set the thread count cypool uses when a call gives no ``n_threads``.
 
@@ -67,13 +73,12 @@ def get_num_threads() -> int:
     return kernels.openmp_max_threads()
 
 
-def n_threads_for(n_threads, work: int) -> int:
-    """Threads for a call doing ``work`` element operations, given its ``n_threads=`` argument.
-
-    More than four threads per CPU never helps and is capped.
+def n_threads_for(n_threads: int | None, work: int) -> int:
+    """Threads for a call doing ``work`` element operations, given its ``n_threads=`` argument
+    (checked by ``check_n_threads``). More than four threads per CPU never helps and is capped.
     """
-    n_threads = get_num_threads() if n_threads is None else _as_thread_count("n_threads",
-                                                                               n_threads)
+    if n_threads is None:
+        n_threads = get_num_threads()
     if work < PARALLEL_THRESHOLD:
         return 1
     return min(n_threads, _THREAD_CAP)

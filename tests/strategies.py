@@ -16,8 +16,8 @@ from hypothesis import strategies as st
 from cypool import reference
 
 DTYPES = (np.float32, np.float64)
-VALUE_MODES = ("ties", "normal", "special", "neg_inf")
-LAYOUTS = ("C", "sliced", "channels_last", "negative", "fortran")
+VALUE_MODES = ("ties", "normal", "special", "neg_inf", "extremes")
+LAYOUTS = ("C", "sliced", "channels_last", "negative", "fortran", "unaligned")
 
 
 # --------------------------------------------------------------------------------------
@@ -29,7 +29,9 @@ def make_values(shape, dtype, mode, seed):
 
     ``ties``: small integers, so windows hold equal maxima. ``normal``: continuous values,
     so float32 summation order shows. ``special``: small integers with NaN, +inf and -inf
-    sprinkled in. ``neg_inf``: mostly -inf with a few small integers and NaNs.
+    sprinkled in. ``neg_inf``: mostly -inf with a few small integers and NaNs. ``extremes``:
+    small integers and, for a third of the elements, the dtype's edges: +-0, the smallest
+    subnormal (1e-45 in float32), the smallest normal, +-max (sums overflow), +-inf and NaN.
     """
     rng = np.random.default_rng(seed)
     if mode == "normal":
@@ -42,6 +44,13 @@ def make_values(shape, dtype, mode, seed):
     elif mode == "neg_inf":
         values[rng.random(shape) < 0.8] = -np.inf
         values[rng.random(shape) < 0.05] = np.nan
+    elif mode == "extremes":
+        info = np.finfo(dtype)
+        edges = np.array([0.0, -0.0, info.smallest_subnormal, -info.smallest_subnormal,
+                          info.tiny, info.max, -info.max, info.max, -info.max, np.inf, -np.inf,
+                          np.nan], dtype=dtype)
+        mask = rng.random(shape) < 1 / 3
+        values[mask] = rng.choice(edges, size=int(mask.sum()))
     return values
 
 
@@ -52,6 +61,8 @@ def with_layout(array, layout, readonly=False, channel_axis=None):
     axis. ``channels_last``: ``channel_axis`` (default 1, or 0 for a 2-d array) is the
     fastest in memory.
     ``negative``: negative strides along every axis. ``fortran``: column-major.
+    ``unaligned``: C-contiguous, but one byte past an element boundary (as a view of a
+    byte buffer at an odd offset can be), so the kernels must not be handed its pointer.
     """
     array = np.asarray(array)
     if layout == "C":
@@ -72,6 +83,11 @@ def with_layout(array, layout, readonly=False, channel_axis=None):
         result = np.asfortranarray(array)
         if result is array:
             result = array.copy(order="F")
+    elif layout == "unaligned":
+        buffer = np.empty(array.nbytes + 1, dtype=np.uint8)
+        result = buffer[1:].view(array.dtype).reshape(array.shape)
+        result[...] = array
+        assert not result.flags.aligned or array.size == 0 or array.dtype.alignment == 1
     else:
         raise ValueError(layout)
     assert result.shape == array.shape and result.dtype == array.dtype

@@ -1,235 +1,685 @@
-"""Bad arguments: each raises ValueError (bad values, shapes, sizes) or TypeError (bad types,
-dtypes) with a message naming the argument, and leaves every input array as it was."""
+"""Bad arguments to every public function, one test per class of bad input.
 
+Each bad call must raise ValueError (bad values, shapes, sizes) or TypeError (bad types,
+dtypes) whose message names the argument, and must change no memory it was not asked to write:
+no input array, and nothing around an ``out=`` buffer (every ``out=`` given here is a view into
+a larger buffer filled with a marker, and the whole buffer is compared afterwards).
+
+A case of a table spoils one argument of a valid call (``valid_arguments``; that the valid
+calls pass is checked too) and applies to every public function that takes that argument, so
+a new function or argument is covered by the tables it fits. ``test_every_argument_is_covered``
+keeps the tables complete.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import math
 import re
 
 import numpy as np
 import pytest
 
 import cypool
+from cypool import reference
+
+LEAD = (2, 3)                                     # batch and channel axes of the valid calls
+SPATIAL = {1: (8,), 2: (6, 7), 3: (4, 5, 6)}
+KERNEL_SIZE = 2                                   # valid calls pool with 2, stride 2
+MARKER = -777                                     # fills the memory around every out= buffer
 
 
-class Fresh:
-    """An argument built anew for each test (so no test can see another's writes)."""
+# --------------------------------------------------------------------------------------
+# The valid calls
+# --------------------------------------------------------------------------------------
 
-    def __init__(self, factory):
-        self.factory = factory
+@dataclasses.dataclass(frozen=True)
+class Spec:
+    """What a public function is: ``max_pool2d_backward`` is kind "max", 2-d, backward."""
 
+    function: str
+    batch: int = LEAD[0]
 
-def array(shape, dtype=np.float64, fill=0.5, readonly=False):
-    def factory():
-        result = np.full(shape, fill, dtype=dtype)
-        result.flags.writeable = not readonly
-        return result
-    return Fresh(factory)
+    @property
+    def kind(self):
+        return self.function[:3]
 
+    @property
+    def n_dims(self):
+        return int(self.function[8])
 
-def object_array(shape):
-    def factory():
-        result = np.empty(shape, dtype=object)
-        result[...] = 1.0
-        return result
-    return Fresh(factory)
+    @property
+    def backward(self):
+        return self.function.endswith("_backward")
 
+    @property
+    def input_shape(self):
+        return (self.batch, LEAD[1]) + SPATIAL[self.n_dims]
 
-X1, X2, X3 = array((2, 3, 8)), array((2, 3, 6, 7)), array((1, 2, 4, 5, 6))
-X = {1: X1, 2: X2, 3: X3}
-OUT_SHAPE = {1: (2, 3, 4), 2: (2, 3, 3, 3), 3: (1, 2, 2, 2, 3)}   # for kernel_size=2
+    @property
+    def output_shape(self):
+        return (self.batch, LEAD[1]) + tuple(n // KERNEL_SIZE for n in SPATIAL[self.n_dims])
 
+    @property
+    def result_shape(self):
+        """Shape of what the function writes (the values, for max with indices)."""
+        return self.input_shape if self.backward else self.output_shape
 
-def case(function, *args, error, name, **kwargs):
-    """A call ``cypool.<function>(*args, **kwargs)`` that must raise ``error`` whose message
-    matches the regular expression ``name``."""
-    label = f"{function}-{name}-" + "-".join(
-        f"{k}={v!r}" for k, v in kwargs.items() if not isinstance(v, Fresh))
-    return pytest.param(function, args, kwargs, error, name, id=label[:90])
-
-
-def forward_cases():
-    cases = []
-    for n_dims in (1, 2, 3):
-        x = X[n_dims]
-        for kind in ("max", "avg"):
-            f = f"{kind}_pool{n_dims}d"
-            cases += [
-                case(f, x, 0, error=ValueError, name="kernel_size"),
-                case(f, x, -1, error=ValueError, name="kernel_size"),
-                case(f, x, (2,) * (n_dims - 1) + (0,), error=ValueError, name="kernel_size"),
-                case(f, x, 2, 0, error=ValueError, name="stride"),
-                case(f, x, 2, (1,) * (n_dims - 1) + (-2,), error=ValueError, name="stride"),
-                case(f, x, 2, 1, -1, error=ValueError, name="padding"),
-                case(f, x, 3, 1, 2, error=ValueError, name="padding"),
-                case(f, x, 2, 1, 2, error=ValueError, name="padding"),
-                case(f, x, (3,) * n_dims, 1, (1,) * (n_dims - 1) + (2,),
-                     error=ValueError, name="padding"),
-                case(f, x, (2,) * (n_dims + 1), error=ValueError, name="kernel_size"),
-                case(f, x, 2, (1,) * (n_dims + 1), error=ValueError, name="stride"),
-                # (torch also takes 1-tuples for 2-d and 3-d: not tested as errors.)
-                case(f, x, 2, 1, (0,) * (n_dims + 1), error=ValueError, name="padding"),
-                case(f, x, 2.5, error=TypeError, name="kernel_size"),
-                case(f, x, "2", error=TypeError, name="kernel_size"),
-                case(f, x, None, error=TypeError, name="kernel_size"),
-                case(f, x, 2, (1.5,) * n_dims, error=TypeError, name="stride"),
-                case(f, x, 2, 1, 0.5, error=TypeError, name="padding"),
-                # Output size < 1: a kernel bigger than the (padded) input.
-                case(f, x, 9, error=ValueError, name="(?i)output|kernel_size|input"),
-                # Wrong number of dimensions.
-                case(f, array((2, 3) + (5,) * (n_dims + 1)), 2, error=ValueError, name="input"),
-                case(f, array((5,) * n_dims), 2, error=ValueError, name="input"),
-                case(f, array(()), 2, error=ValueError, name="input"),
-                # Empty spatial size, no channels.
-                case(f, array((2, 3) + (0,) + (5,) * (n_dims - 1)), 1, error=ValueError,
-                     name="input"),
-                case(f, array((2, 0) + (5,) * n_dims), 2, error=ValueError, name="input"),
-                case(f, array((0,) + (5,) * n_dims), 2, error=ValueError, name="input"),
-                # Unsupported dtypes.
-                case(f, array((2, 3) + (4,) * n_dims, np.uint64, 1), 2, error=TypeError,
-                     name="input"),
-                case(f, array((2, 3) + (4,) * n_dims, np.complex128), 2, error=TypeError,
-                     name="input"),
-                case(f, array((2, 3) + (4,) * n_dims, np.bool_, True), 2, error=TypeError,
-                     name="input"),
-                case(f, array((2, 3) + (4,) * n_dims, np.float16), 2, error=TypeError,
-                     name="input"),
-                case(f, object_array((2, 3) + (4,) * n_dims), 2, error=TypeError,
-                     name="input"),
-                # out=.
-                case(f, x, 2, out=array(OUT_SHAPE[n_dims][:-1] + (5,)), error=ValueError,
-                     name="out"),
-                case(f, x, 2, out=array(OUT_SHAPE[n_dims], np.float32), error=TypeError,
-                     name="out"),
-                case(f, x, 2, out=array(OUT_SHAPE[n_dims], readonly=True), error=ValueError,
-                     name="out"),
-            ]
-            if kind == "max":
-                out_shape = OUT_SHAPE[n_dims]
-                cases += [
-                    case(f, x, 2, 1, 0, 0, error=ValueError, name="dilation"),
-                    case(f, x, 2, 1, 0, (1,) * (n_dims + 1), error=ValueError,
-                         name="dilation"),
-                    case(f, x, 2, 1, 0, 1.5, error=TypeError, name="dilation"),
-                    case(f, x, 2, return_indices=True, out=array(out_shape),
-                         error=TypeError, name="out"),
-                    case(f, x, 2, return_indices=True,
-                         out=(array(out_shape), array(out_shape)), error=TypeError,
-                         name="out"),
-                    case(f, x, 2, return_indices=True,
-                         out=(array(out_shape), array(out_shape[:-1] + (1,), np.int64)),
-                         error=ValueError, name="out"),
-                    case(f, x, 2, return_indices=True,
-                         out=(array(out_shape), array(out_shape, np.int64, readonly=True)),
-                         error=ValueError, name="out"),
-                    # A window made only of padding: L=1, k=2, dilation 2, padding 1.
-                    case(f, array((1, 2) + (1,) * n_dims), 2, 1, 1, 2, error=ValueError,
-                         name="(?i)padding"),
-                ]
-            else:
-                cases += [
-                    case(f, x, 2, divisor_override=0, error=ValueError,
-                         name="divisor_override"),
-                    case(f, x, 2, divisor_override=1.5, error=TypeError,
-                         name="divisor_override"),
-                ]
-    return cases
+    def parameters(self):
+        return inspect.signature(getattr(cypool, self.function)).parameters
 
 
-def backward_cases():
-    cases = []
-    for n_dims in (1, 2, 3):
-        input_shape = X[n_dims].factory().shape
-        out_shape = OUT_SHAPE[n_dims]
-        plane_size = int(np.prod(input_shape[2:]))
-        grad = array(out_shape, fill=1.0)
-        indices = array(out_shape, np.int64, 0)
-        f = f"max_pool{n_dims}d_backward"
-        other_shape = out_shape[:-1] + (out_shape[-1] + 1,)
-        cases += [
-            case(f, array(other_shape), indices, input_shape, error=ValueError,
-                 name="grad_output|indices"),
-            case(f, grad, array(out_shape, np.float64, 0), input_shape, error=TypeError,
-                 name="indices"),
-            case(f, grad, array(out_shape, np.int64, plane_size), input_shape,
-                 error=ValueError, name="indices"),
-            case(f, grad, array(out_shape, np.int64, -1), input_shape, error=ValueError,
-                 name="indices"),
-            case(f, grad, indices, (input_shape[0] + 1,) + input_shape[1:], error=ValueError,
-                 name="input_shape|grad_output"),
-            case(f, grad, indices, (input_shape[0], input_shape[1] + 1) + input_shape[2:],
-                 error=ValueError, name="input_shape|grad_output"),
-            case(f, grad, indices, input_shape + (3,), error=ValueError, name="input_shape"),
-            case(f, grad, indices, input_shape[:2] + (-1,) + input_shape[3:],
-                 error=ValueError, name="input_shape"),
-            case(f, array(out_shape, np.int32, 1), indices, input_shape, error=TypeError,
-                 name="grad_output"),
-            case(f, grad, indices, input_shape, out=array(input_shape[:-1] + (1,)),
-                 error=ValueError, name="out"),
-            case(f, grad, indices, input_shape, out=array(input_shape, np.float32),
-                 error=TypeError, name="out"),
-            case(f, grad, indices, input_shape, out=array(input_shape, readonly=True),
-                 error=ValueError, name="out"),
-        ]
-        f = f"avg_pool{n_dims}d_backward"
-        cases += [
-            case(f, array(other_shape), input_shape, 2, error=ValueError,
-                 name="input_shape|grad_output"),
-            case(f, grad, (input_shape[0] + 1,) + input_shape[1:], 2, error=ValueError,
-                 name="input_shape|grad_output"),
-            case(f, grad, input_shape + (3,), 2, error=ValueError, name="input_shape"),
-            case(f, grad, input_shape, 0, error=ValueError, name="kernel_size"),
-            case(f, grad, input_shape, 2, 0, error=ValueError, name="stride"),
-            case(f, grad, input_shape, 2, 2, 2, error=ValueError, name="padding"),
-            case(f, grad, input_shape, 2.5, error=TypeError, name="kernel_size"),
-            case(f, grad, input_shape, 2, divisor_override=0, error=ValueError,
-                 name="divisor_override"),
-            case(f, array(out_shape, np.int32, 1), input_shape, 2, error=TypeError,
-                 name="grad_output"),
-            case(f, grad, input_shape, 2, out=array(input_shape[:-1] + (1,)),
-                 error=ValueError, name="out"),
-            case(f, grad, input_shape, 2, out=array(input_shape, np.float32),
-                 error=TypeError, name="out"),
-        ]
-    return cases
+def valid_arguments(spec: Spec) -> dict:
+    """Arguments, all by name, of a call of ``spec.function`` that succeeds. Fresh arrays."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(spec.input_shape)
+    if not spec.backward:
+        return {"input": x, "kernel_size": KERNEL_SIZE}
+    grad = rng.standard_normal(spec.output_shape)
+    if spec.kind == "avg":
+        return {"grad_output": grad, "input_shape": spec.input_shape,
+                "kernel_size": KERNEL_SIZE}
+    _, indices = getattr(reference, f"max_pool{spec.n_dims}d")(x, KERNEL_SIZE,
+                                                               return_indices=True)
+    return {"grad_output": grad, "indices": indices, "input_shape": spec.input_shape}
 
 
-@pytest.mark.parametrize("function, args, kwargs, error, name",
-                         forward_cases() + backward_cases())
-def test_bad_argument(function, args, kwargs, error, name):
-    args = [a.factory() if isinstance(a, Fresh) else a for a in args]
-    kwargs = {k: v.factory() if isinstance(v, Fresh) else v for k, v in kwargs.items()}
-    if isinstance(kwargs.get("out"), tuple):
-        kwargs["out"] = tuple(o.factory() if isinstance(o, Fresh) else o
-                              for o in kwargs["out"])
-    inputs = [a for a in args if isinstance(a, np.ndarray)]
-    before = [a.copy() for a in inputs]
+def in_canary(shape, dtype=np.float64, layout="C", margin=16):
+    """An array of ``shape`` whose memory lies inside a bigger buffer filled with MARKER.
 
-    with pytest.raises(error, match=name) as raised:
-        getattr(cypool, function)(*args, **kwargs)
-    # The message names the argument; ``match`` searched for it, this shows what was said.
-    assert re.search(name, str(raised.value)), str(raised.value)
-    for after, copy in zip(inputs, before):
-        np.testing.assert_array_equal(after, copy, strict=True)
+    ``layout``: "C" (C-contiguous), "F" (Fortran order), "strided" (every other element) or
+    "unaligned" (C-contiguous, one byte off an element boundary).
+    """
+    size = math.prod(shape)
+    step = 2 if layout == "strided" else 1
+    buffer = np.full(step * size + 2 * margin, MARKER, dtype=dtype)
+    if layout == "unaligned":
+        start = margin * buffer.itemsize + 1
+        raw = buffer.view(np.uint8)[start:start + size * buffer.itemsize]
+        return raw.view(dtype).reshape(shape)
+    return buffer[margin:margin + step * size:step].reshape(
+        shape, order="F" if layout == "F" else "C")
 
 
-def test_valid_neighbours_of_the_bad_cases_pass():
-    """The error table's calls, made valid, succeed: the errors are about the bad values."""
-    x = X2.factory()
-    assert cypool.max_pool2d(x, 3, 1, 1).shape == (2, 3, 6, 7)
-    assert cypool.max_pool2d(x, 2, 1, 1, 2).shape == (2, 3, 6, 7)
-    assert cypool.avg_pool2d(x, 2, divisor_override=1).shape == OUT_SHAPE[2]
-    assert cypool.max_pool1d(np.ones((1, 2, 1)), 2, 1, 1, 1).shape == (1, 2, 2)
-    assert cypool.max_pool2d(x, 2, return_indices=True, out=(
-        np.empty(OUT_SHAPE[2]), np.empty(OUT_SHAPE[2], np.int64)))[0].shape == OUT_SHAPE[2]
+def canary_out(spec: Spec, arguments: dict):
+    """A valid ``out=`` for the call (a pair for max pooling with indices), in canary buffers."""
+    values = in_canary(spec.result_shape)
+    if spec.kind == "max" and not spec.backward and arguments.get("return_indices"):
+        return values, in_canary(spec.result_shape, arguments.get("index_dtype", np.int64))
+    return values
 
 
-def test_windows_too_large_for_int64_arithmetic_are_refused():
-    # Padding lets a huge kernel pass the output-size rule; the divisor would overflow.
-    x = np.zeros((1, 1, 8, 9), np.float32)
-    with pytest.raises(ValueError, match="kernel_size"):
-        cypool.avg_pool2d(x, 2**40, padding=2**39)
+# --------------------------------------------------------------------------------------
+# Memory: inputs unchanged, nothing written around out=
+# --------------------------------------------------------------------------------------
+
+def arrays_in(values):
+    for value in values:
+        if isinstance(value, np.ndarray):
+            yield value
+        elif isinstance(value, (tuple, list)):
+            yield from arrays_in(value)
 
 
-def test_input_shape_too_large_for_an_array_is_refused():
-    grad = np.ones((1, 1, 2, 2), np.float32)
-    indices = np.zeros((1, 1, 2, 2), np.int64)
-    with pytest.raises(ValueError, match="input_shape"):
-        cypool.max_pool2d_backward(grad, indices, (1, 1, 2**40, 2**40))
+def root_of(array):
+    """The array that owns ``array``'s memory (the end of its chain of views)."""
+    while isinstance(array.base, np.ndarray):
+        array = array.base
+    return array
+
+
+def address(array):
+    return array.__array_interface__["data"][0]
+
+
+class Memory:
+    """A snapshot of every buffer behind the arrays of a call's arguments."""
+
+    def __init__(self, arguments: dict):
+        self.roots = {}
+        for array in arrays_in(arguments.values()):
+            root = root_of(array)
+            self.roots[id(root)] = (root, root.tobytes())
+
+    def assert_unchanged(self, except_in=()):
+        """Every byte is as it was, except inside the C-contiguous arrays ``except_in``."""
+        for root, before in self.roots.values():
+            after = root.tobytes()
+            for array in except_in:
+                if root_of(array) is root:
+                    start = address(array) - address(root)
+                    stop = start + array.nbytes
+                    before = before[:start] + before[stop:]
+                    after = after[:start] + after[stop:]
+            assert after == before, "memory outside the output was changed"
+
+
+# --------------------------------------------------------------------------------------
+# Cases
+# --------------------------------------------------------------------------------------
+
+class Build:
+    """A bad value that depends on the call: ``function(spec, arguments)`` builds it (and may
+    replace other arguments in ``arguments``, e.g. to make them share memory with it)."""
+
+    def __init__(self, function):
+        self.function = function
+
+
+@dataclasses.dataclass(frozen=True)
+class Bad:
+    argument: str            # the argument spoiled
+    label: str               # what is wrong with it (the test id)
+    value: object            # the bad value, or a Build
+    error: type              # ValueError or TypeError (MemoryError for absurd sizes)
+    names: str = ""          # regex the message must match; default: the argument's name
+    also: tuple = ()         # (name, value or Build) pairs set first, e.g. return_indices
+    only: str = ""           # regex: restrict to the functions whose name it matches
+    batch: int = LEAD[0]     # batch size of the valid call it spoils
+
+    def applies_to(self, spec: Spec) -> bool:
+        parameters = spec.parameters()
+        return (self.argument in parameters
+                and all(name in parameters for name, _ in self.also)
+                and re.search(self.only, spec.function) is not None)
+
+
+# The pooling functions (layers and the thread settings have tests of their own).
+FUNCTIONS = [name for name in cypool.__all__
+             if inspect.isfunction(getattr(cypool, name)) and "_pool" in name]
+
+
+def cases(table):
+    return [pytest.param(name, bad, id=f"{name}-{bad.argument}-{bad.label}")
+            for bad in table for name in FUNCTIONS if bad.applies_to(Spec(name))]
+
+
+def prepare(function: str, bad: Bad):
+    """(spec, arguments) of the bad call."""
+    spec = Spec(function, batch=bad.batch)
+    arguments = valid_arguments(spec)
+    for name, value in bad.also + ((bad.argument, bad.value),):
+        arguments[name] = value.function(spec, arguments) if isinstance(value, Build) \
+            else value
+    return spec, arguments
+
+
+def assert_refused(function: str, bad: Bad, may_write=()):
+    """The call raises ``bad.error`` naming the argument and changes no memory, except in the
+    arguments named in ``may_write`` (an out= whose contents an error leaves undefined)."""
+    spec, arguments = prepare(function, bad)
+    memory = Memory(arguments)
+    with pytest.raises(bad.error) as raised:
+        getattr(cypool, function)(**arguments)
+    message = str(raised.value)
+    if not isinstance(raised.value, MemoryError):  # that one is NumPy's own message
+        assert re.search(bad.names or rf"\b{bad.argument}\b", message), message
+    memory.assert_unchanged(except_in=[arguments[name] for name in may_write])
+
+
+def shaped(shape_of, dtype=np.float64, fill=0.5):
+    """A Build for an array whose shape is ``shape_of(spec)``."""
+    return Build(lambda spec, arguments: np.full(shape_of(spec), fill, dtype=dtype))
+
+
+def ragged(spec, arguments):
+    return [[0.5, 0.5], [0.5]]
+
+
+def first_array_name(spec):
+    return "grad_output" if spec.backward else "input"
+
+
+# --------------------------------------------------------------------------------------
+# 1. Size arguments: kernel_size, stride, padding, dilation, divisor_override
+# --------------------------------------------------------------------------------------
+
+def per_axis(value, last):
+    """A per-axis tuple of valid ``value``s whose last entry is ``last``."""
+    return Build(lambda spec, arguments: (value,) * (spec.n_dims - 1) + (last,))
+
+
+def too_many(value):
+    return Build(lambda spec, arguments: (value,) * (spec.n_dims + 1))
+
+
+SIZE_CASES = []
+for _argument, _valid in (("kernel_size", 2), ("stride", 1), ("padding", 0), ("dilation", 1)):
+    SIZE_CASES += [
+        Bad(_argument, "negative", -1, ValueError),
+        Bad(_argument, "negative_last_axis", per_axis(_valid, -1), ValueError),
+        Bad(_argument, "too_many_values", too_many(_valid), ValueError),
+        Bad(_argument, "float", 1.5, TypeError),
+        Bad(_argument, "float_in_tuple", per_axis(_valid, 1.0), TypeError),
+        Bad(_argument, "string", "1", TypeError),
+        Bad(_argument, "bool", True, TypeError),
+        Bad(_argument, "array", np.array([_valid, _valid]), TypeError),
+        Bad(_argument, "2**63", 2**63, ValueError),
+        Bad(_argument, "-2**63", -2**63, ValueError),
+        Bad(_argument, "2**64_numpy", np.uint64(2**64 - 1), ValueError),
+    ]
+    if _argument != "padding":
+        SIZE_CASES += [Bad(_argument, "zero", 0, ValueError),
+                       Bad(_argument, "zero_last_axis", per_axis(_valid, 0), ValueError)]
+    if _argument not in ("stride", "padding"):  # None means "as kernel_size" / zero padding
+        SIZE_CASES.append(Bad(_argument, "none", None, TypeError))
+    if _argument != "stride":  # an empty stride means "as kernel_size", as in torch
+        SIZE_CASES.append(Bad(_argument, "empty", (), ValueError))
+SIZE_CASES += [
+    # Sizes past a C int: no output fits, or the padding exceeds half the kernel.
+    Bad("kernel_size", "2**31", 2**31, ValueError),
+    Bad("dilation", "2**31", 2**31, ValueError),
+    Bad("padding", "2**31", 2**31, ValueError),
+    Bad("padding", "half_kernel_plus_one", 2, ValueError),
+    Bad("padding", "half_kernel_plus_one_last_axis", per_axis(1, 2),
+        ValueError, also=(("kernel_size", 3),)),
+    Bad("divisor_override", "zero", 0, ValueError),
+    Bad("divisor_override", "negative", -3, ValueError),
+    Bad("divisor_override", "2**63", 2**63, ValueError),
+    Bad("divisor_override", "float", 2.0, TypeError),
+    Bad("divisor_override", "bool", True, TypeError),
+    Bad("divisor_override", "string", "2", TypeError),
+    Bad("divisor_override", "tuple", (2,), TypeError),
+]
+
+
+@pytest.mark.parametrize("function, bad", cases(SIZE_CASES))
+def test_bad_size_argument(function, bad):
+    assert_refused(function, bad)
+
+
+# --------------------------------------------------------------------------------------
+# 2. Geometry: every argument fine alone, the window does not fit the input
+# --------------------------------------------------------------------------------------
+
+GEOMETRY_CASES = [
+    Bad("kernel_size", "larger_than_input", 9, ValueError),
+    Bad("kernel_size", "larger_on_last_axis", per_axis(2, 9), ValueError),
+    Bad("dilation", "span_larger_than_input", 8, ValueError),
+    # Padding lets a huge kernel pass the output-size rule; in 2-d and 3-d its divisor, a
+    # product over the axes, would overflow int64.
+    Bad("kernel_size", "window_overflows_int64", 2**40, ValueError,
+        also=(("padding", 2**39),), only="[23]d"),
+    # A max window made only of padding: L=1, k=2, dilation 2, padding 1.
+    Bad("input", "window_of_padding_only", Build(lambda spec, arguments: np.ones(
+        LEAD + (1,) * spec.n_dims)), ValueError, names="padding",
+        also=(("stride", 1), ("padding", 1), ("dilation", 2))),
+]
+
+
+@pytest.mark.parametrize("function, bad", cases(GEOMETRY_CASES))
+def test_window_that_does_not_fit_the_input(function, bad):
+    assert_refused(function, bad)
+
+
+# --------------------------------------------------------------------------------------
+# 3. Flags and options: ceil_mode, return_indices, count_include_pad, index_dtype, n_threads
+# --------------------------------------------------------------------------------------
+
+OPTION_CASES = []
+for _flag in ("ceil_mode", "return_indices", "count_include_pad"):
+    OPTION_CASES += [Bad(_flag, "string", "yes", TypeError),
+                     Bad(_flag, "none", None, TypeError),
+                     Bad(_flag, "two", 2, TypeError),
+                     Bad(_flag, "float", 1.0, TypeError)]
+OPTION_CASES += [
+    Bad("index_dtype", "float32", np.float32, TypeError),
+    Bad("index_dtype", "int16", np.int16, TypeError),
+    Bad("index_dtype", "uint64", np.uint64, TypeError),
+    Bad("index_dtype", "bool", bool, TypeError),
+    Bad("index_dtype", "none", None, TypeError),
+    Bad("index_dtype", "not_a_dtype", "x", TypeError),
+    Bad("n_threads", "zero", 0, ValueError),
+    Bad("n_threads", "negative", -1, ValueError),
+    Bad("n_threads", "-2**63", -2**63, ValueError),
+    Bad("n_threads", "float", 2.0, TypeError),
+    Bad("n_threads", "string", "2", TypeError),
+    Bad("n_threads", "bool", True, TypeError),
+    # Checked even when there is nothing to compute.
+    Bad("n_threads", "zero_with_empty_batch", 0, ValueError, batch=0),
+    Bad("n_threads", "string_with_empty_batch", "2", TypeError, batch=0),
+]
+
+
+@pytest.mark.parametrize("function, bad", cases(OPTION_CASES))
+def test_bad_option(function, bad):
+    assert_refused(function, bad)
+
+
+# --------------------------------------------------------------------------------------
+# 4. The array: input (forwards) or grad_output (backwards)
+# --------------------------------------------------------------------------------------
+
+NOT_MAX_FORWARD = r"^avg_pool\dd$|_backward$"
+
+
+def array_cases(argument, shape_of):
+    def lead_spatial(lead, spatial):
+        return lambda spec: lead + (spatial,) * spec.n_dims
+
+    return [
+        # Max pooling forward pools integers; averages and gradients refuse them.
+        Bad(argument, "int32", shaped(shape_of, np.int32, 1), TypeError, only=NOT_MAX_FORWARD),
+        Bad(argument, "int64", shaped(shape_of, np.int64, 1), TypeError, only=NOT_MAX_FORWARD),
+        Bad(argument, "uint64", shaped(shape_of, np.uint64, 1), TypeError),
+        Bad(argument, "bool", shaped(shape_of, np.bool_, True), TypeError),
+        Bad(argument, "float16", shaped(shape_of, np.float16), TypeError),
+        Bad(argument, "complex128", shaped(shape_of, np.complex128), TypeError),
+        Bad(argument, "object", shaped(shape_of, object), TypeError),
+        Bad(argument, "strings", shaped(shape_of, "U3", "abc"), TypeError),
+        Bad(argument, "none", None, TypeError),
+        Bad(argument, "ragged_list", Build(ragged), ValueError),
+        Bad(argument, "scalar", 1.0, ValueError),
+        Bad(argument, "spatial_axes_only", Build(
+            lambda spec, arguments: np.ones(shape_of(spec)[2:])), ValueError),
+        Bad(argument, "one_axis_too_many", Build(
+            lambda spec, arguments: np.ones((1,) + shape_of(spec))), ValueError),
+        Bad(argument, "zero_channels", shaped(lead_spatial((2, 0), 4)), ValueError),
+        Bad(argument, "zero_channels_unbatched", shaped(lead_spatial((0,), 4)), ValueError),
+        Bad(argument, "zero_spatial", Build(lambda spec, arguments: np.ones(
+            shape_of(spec)[:-1] + (0,))), ValueError),
+    ]
+
+
+def output_shape_of(spec):
+    return spec.output_shape
+
+
+def input_shape_of(spec):
+    return spec.input_shape
+
+
+ARRAY_CASES = array_cases("input", input_shape_of)
+ARRAY_CASES += array_cases("grad_output", output_shape_of)
+
+
+@pytest.mark.parametrize("function, bad", cases(ARRAY_CASES))
+def test_bad_array(function, bad):
+    assert_refused(function, bad)
+
+
+# --------------------------------------------------------------------------------------
+# 5. input_shape (backwards): malformed, or inconsistent with grad_output
+# --------------------------------------------------------------------------------------
+
+def changed_shape(change):
+    return Build(lambda spec, arguments: change(spec.input_shape))
+
+
+INPUT_SHAPE_CASES = [
+    Bad("input_shape", "int", 8, TypeError),
+    Bad("input_shape", "none", None, TypeError),
+    Bad("input_shape", "string", "2388", TypeError),
+    Bad("input_shape", "float_size", changed_shape(lambda s: s[:-1] + (8.0,)), TypeError),
+    Bad("input_shape", "one_axis_too_many", changed_shape(lambda s: s + (3,)), ValueError),
+    Bad("input_shape", "one_axis_too_few", changed_shape(lambda s: s[1:]), ValueError),
+    Bad("input_shape", "negative_size", changed_shape(lambda s: s[:-1] + (-8,)), ValueError),
+    Bad("input_shape", "zero_spatial", changed_shape(lambda s: s[:-1] + (0,)), ValueError),
+    Bad("input_shape", "zero_channels", changed_shape(lambda s: s[:1] + (0,) + s[2:]),
+        ValueError, names="input_shape|grad_output"),
+    Bad("input_shape", "2**31_per_axis", changed_shape(
+        lambda s: s[:2] + (2**31,) * (len(s) - 2)), ValueError, names="input_shape|kernel",
+        only="[23]d"),
+    # A plane of 2**50 elements is a legal shape that no machine can allocate (max backward
+    # cannot tell it from the indices before allocating the gradient): MemoryError is fine.
+    Bad("input_shape", "2**50", changed_shape(lambda s: s[:2] + (2**50,)),
+        (ValueError, MemoryError), names="input_shape|grad_output", only="1d"),
+    Bad("input_shape", "2**63", changed_shape(lambda s: s[:-1] + (2**63,)), ValueError,
+        names="input_shape|kernel"),
+    Bad("input_shape", "other_batch", changed_shape(lambda s: (s[0] + 1,) + s[1:]),
+        ValueError, names="input_shape|grad_output"),
+    Bad("input_shape", "other_channels", changed_shape(lambda s: s[:1] + (s[1] + 1,) + s[2:]),
+        ValueError, names="input_shape|grad_output"),
+    # Avg: grad_output is not the pooled shape. Max: a plane smaller than the indices say.
+    Bad("input_shape", "smaller_spatial", changed_shape(
+        lambda s: s[:2] + (1,) * (len(s) - 2)), ValueError,
+        names="input_shape|grad_output|indices|kernel_size"),
+    Bad("input_shape", "larger_spatial", changed_shape(lambda s: s[:-1] + (s[-1] + 2,)),
+        ValueError, names="input_shape|grad_output", only="^avg"),
+]
+
+
+@pytest.mark.parametrize("function, bad", cases(INPUT_SHAPE_CASES))
+def test_bad_input_shape(function, bad):
+    assert_refused(function, bad)
+
+
+# --------------------------------------------------------------------------------------
+# 6. indices (max backwards): out of the plane, wrong dtype, wrong shape
+# --------------------------------------------------------------------------------------
+
+def index_fill(value, dtype=np.int64, order="C"):
+    return Build(lambda spec, arguments: np.full(spec.output_shape, value, dtype=dtype,
+                                                 order=order))
+
+
+def plane_size(spec):
+    return math.prod(SPATIAL[spec.n_dims])
+
+
+def one_bad_index_in_the_last_plane(spec, arguments):
+    indices = arguments["indices"].copy()
+    indices.reshape(-1)[-1] = plane_size(spec)
+    return indices
+
+
+# Every case also passes out= in a canary buffer: an error may leave the gradient half-written,
+# nothing else. Indices equal to the plane size everywhere point, in the last plane, past the
+# whole output (into the marker); -1 in the first plane points before it.
+OUT_IN_CANARY = (("out", Build(lambda spec, arguments: in_canary(spec.input_shape))),)
+
+INDEX_CASES = [
+    Bad("indices", label, value, error, also=OUT_IN_CANARY) for label, value, error in [
+        ("plane_size", Build(lambda spec, arguments: np.full(spec.output_shape,
+                                                             plane_size(spec))), ValueError),
+        ("minus_one", index_fill(-1), ValueError),
+        ("minus_one_fortran_order", index_fill(-1, order="F"), ValueError),
+        ("minus_one_int8", index_fill(-1, np.int8), ValueError),
+        ("minus_one_int32", index_fill(-1, np.int32), ValueError),
+        ("int64_min", index_fill(np.iinfo(np.int64).min), ValueError),
+        ("int64_max", index_fill(np.iinfo(np.int64).max), ValueError),
+        ("int32_max", index_fill(np.iinfo(np.int32).max, np.int32), ValueError),
+        ("uint32_max", index_fill(np.iinfo(np.uint32).max, np.uint32), ValueError),
+        # Wraps to -1 when converted to int64: still caught.
+        ("uint64_max", index_fill(np.iinfo(np.uint64).max, np.uint64), ValueError),
+        ("one_bad_in_the_last_plane", Build(one_bad_index_in_the_last_plane), ValueError),
+        ("float64", index_fill(0.0, np.float64), TypeError),
+        ("bool", index_fill(False, np.bool_), TypeError),
+        ("object", index_fill(0, object), TypeError),
+        ("none", None, TypeError),
+        ("ragged_list", Build(ragged), ValueError),
+        ("last_axis_shorter", Build(lambda spec, arguments: np.zeros(
+            spec.output_shape[:-1] + (spec.output_shape[-1] - 1,), np.int64)), ValueError),
+        ("one_axis_too_many", Build(lambda spec, arguments: np.zeros(
+            (1,) + spec.output_shape, np.int64)), ValueError),
+        ("scalar", 0, ValueError),
+    ]
+]
+
+
+@pytest.mark.parametrize("function, bad", cases(INDEX_CASES))
+def test_bad_indices(function, bad):
+    assert_refused(function, bad, may_write=["out"])
+
+
+# --------------------------------------------------------------------------------------
+# 7. out=: type, shape, dtype, layout, writeability, overlap with the inputs
+# --------------------------------------------------------------------------------------
+
+def result(change_shape=lambda shape: shape, dtype=None, layout="C", readonly=False):
+    """A Build for an out= array like the call's result, changed as the arguments say."""
+    def build(spec, arguments):
+        index_pair = spec.kind == "max" and not spec.backward and arguments.get(
+            "return_indices")
+        array = in_canary(change_shape(spec.result_shape), dtype or np.float64, layout)
+        array.flags.writeable = not readonly
+        if index_pair:
+            return array, in_canary(spec.result_shape, np.int64)
+        return array
+    return Build(build)
+
+
+def overlapping(first_array_offset):
+    """An out= sharing memory with the call's first array argument (input or grad_output):
+    both are views of one buffer, out starting ``first_array_offset`` elements later."""
+    def build(spec, arguments):
+        name = first_array_name(spec)
+        first = arguments[name]
+        out_size = math.prod(spec.result_shape)
+        buffer = np.zeros(max(first.size, out_size + first_array_offset))
+        arguments[name] = buffer[:first.size].reshape(first.shape)
+        arguments[name][...] = first
+        return buffer[first_array_offset:first_array_offset + out_size].reshape(
+            spec.result_shape)
+    return Build(build)
+
+
+def out_over_indices(spec, arguments):
+    """An out= of float64 sharing memory with int64 indices."""
+    buffer = np.zeros(math.prod(spec.input_shape) + arguments["indices"].size)
+    indices = buffer.view(np.int64)[-arguments["indices"].size:]
+    indices[...] = arguments["indices"].ravel()
+    arguments["indices"] = indices.reshape(arguments["indices"].shape)
+    return buffer[:math.prod(spec.input_shape) + 1][1:].reshape(spec.input_shape)
+
+
+def pair(values, indices):
+    """A Build for a (values, indices) out= pair of max pooling with indices."""
+    def build(spec, arguments):
+        shape = spec.result_shape
+        return (values(spec, arguments, shape) if callable(values) else values,
+                indices(spec, arguments, shape) if callable(indices) else indices)
+    return Build(build)
+
+
+def good_values(spec, arguments, shape):
+    return in_canary(shape)
+
+
+def good_indices(spec, arguments, shape):
+    return in_canary(shape, np.int64)
+
+
+def overlapping_pair(spec, arguments):
+    """Values and indices that share half of their memory."""
+    shape = spec.result_shape
+    buffer = in_canary((2 * math.prod(shape),))
+    values = buffer[:math.prod(shape)].reshape(shape)
+    indices = buffer.view(np.int64)[math.prod(shape) // 2:][:math.prod(shape)].reshape(shape)
+    return values, indices
+
+
+def indices_over_input(spec, arguments):
+    """Indices that share memory with the input."""
+    shape = spec.result_shape
+    indices = arguments["input"].reshape(-1).view(np.int64)[:math.prod(shape)].reshape(shape)
+    return in_canary(shape), indices
+
+
+WITH_INDICES = (("return_indices", True),)
+
+OUT_CASES = [
+    Bad("out", "list", Build(lambda spec, arguments: result().function(
+        spec, arguments).tolist()), TypeError),
+    Bad("out", "memoryview", Build(lambda spec, arguments: memoryview(result().function(
+        spec, arguments))), TypeError),
+    Bad("out", "last_axis_longer", result(lambda s: s[:-1] + (s[-1] + 1,)), ValueError),
+    Bad("out", "last_axis_shorter", result(lambda s: s[:-1] + (s[-1] - 1,)), ValueError),
+    Bad("out", "one_axis_too_many", result(lambda s: (1,) + s), ValueError),
+    Bad("out", "flat", result(lambda s: (math.prod(s),)), ValueError),
+    Bad("out", "float32", result(dtype=np.float32), TypeError),
+    Bad("out", "int64", result(dtype=np.int64), TypeError),
+    Bad("out", "byteswapped", result(dtype=np.dtype(">f8")), TypeError),
+    Bad("out", "fortran_order", result(layout="F"), ValueError),
+    Bad("out", "strided", result(layout="strided"), ValueError),
+    Bad("out", "unaligned", result(layout="unaligned"), ValueError),
+    Bad("out", "read_only", result(readonly=True), ValueError),
+    Bad("out", "is_the_input", overlapping(0), ValueError),
+    Bad("out", "overlaps_the_input_by_one", overlapping(1), ValueError),
+    Bad("out", "overlaps_the_indices", Build(out_over_indices), ValueError,
+        only="^max_pool.d_backward$"),
+    # Max pooling with indices takes a (values, indices) pair.
+    Bad("out", "single_array_with_indices", Build(lambda spec, arguments: in_canary(
+        spec.result_shape)), TypeError, also=WITH_INDICES),
+    Bad("out", "three_arrays_with_indices", Build(lambda spec, arguments: (
+        in_canary(spec.result_shape), in_canary(spec.result_shape, np.int64),
+        in_canary(spec.result_shape, np.int64))), TypeError, also=WITH_INDICES),
+    Bad("out", "indices_float64", pair(good_values, good_values), TypeError,
+        also=WITH_INDICES),
+    Bad("out", "indices_int32_for_int64", pair(good_values, lambda spec, arguments, shape:
+        in_canary(shape, np.int32)), TypeError, also=WITH_INDICES),
+    Bad("out", "indices_int64_for_int32", pair(good_values, good_indices), TypeError,
+        also=WITH_INDICES + (("index_dtype", np.int32),)),
+    Bad("out", "indices_wrong_shape", pair(good_values, lambda spec, arguments, shape:
+        in_canary(shape[:-1] + (shape[-1] + 1,), np.int64)), ValueError, also=WITH_INDICES),
+    Bad("out", "indices_fortran_order", pair(good_values, lambda spec, arguments, shape:
+        in_canary(shape, np.int64, "F")), ValueError, also=WITH_INDICES),
+    Bad("out", "indices_unaligned", pair(good_values, lambda spec, arguments, shape:
+        in_canary(shape, np.int64, "unaligned")), ValueError, also=WITH_INDICES),
+    Bad("out", "values_wrong_shape", pair(lambda spec, arguments, shape: in_canary(
+        shape[:-1] + (shape[-1] + 1,)), good_indices), ValueError, also=WITH_INDICES),
+    Bad("out", "indices_overlap_values", Build(overlapping_pair), ValueError,
+        also=WITH_INDICES),
+    Bad("out", "indices_overlap_input", Build(indices_over_input), ValueError,
+        also=WITH_INDICES),
+]
+
+
+@pytest.mark.parametrize("function, bad", cases(OUT_CASES))
+def test_bad_out(function, bad):
+    assert_refused(function, bad)
+
+
+# --------------------------------------------------------------------------------------
+# The tables are complete, and their valid calls pass
+# --------------------------------------------------------------------------------------
+
+ALL_TABLES = (SIZE_CASES + GEOMETRY_CASES + OPTION_CASES + ARRAY_CASES + INPUT_SHAPE_CASES
+              + INDEX_CASES + OUT_CASES)
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_every_argument_is_covered(function):
+    spec = Spec(function)
+    covered = {bad.argument for bad in ALL_TABLES if bad.applies_to(spec)}
+    assert covered == set(spec.parameters()), set(spec.parameters()) - covered
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_the_valid_calls_pass(function):
+    """Each table spoils one of these calls: they must succeed and agree with the reference,
+    or the errors would not be about the spoiled argument."""
+    spec = Spec(function)
+    arguments = valid_arguments(spec)
+    expected = getattr(reference, function)(**arguments)
+    np.testing.assert_array_equal(getattr(cypool, function)(**arguments), expected)
+
+
+BORDER_WINDOW = {"kernel_size": 3, "stride": 2, "padding": 1, "ceil_mode": True}
+
+
+@pytest.mark.parametrize("function, window", [
+    pytest.param(name, window, id=f"{name}-{label}")
+    for name in FUNCTIONS for label, window in (("k2", {}), ("k3s2p1ceil", BORDER_WINDOW))
+    if not (window and "kernel_size" not in Spec(name).parameters())
+])
+def test_valid_out_is_written_and_nothing_around_it(function, window):
+    spec = Spec(function)
+    arguments = valid_arguments(spec)
+    arguments.update(window)
+    if spec.kind == "avg" and spec.backward and window:
+        pooled = getattr(reference, f"avg_pool{spec.n_dims}d")(np.zeros(spec.input_shape),
+                                                                 **window)
+        arguments["grad_output"] = np.random.default_rng(1).standard_normal(pooled.shape)
+    if spec.kind == "max" and not spec.backward:
+        arguments["return_indices"] = True
+    expected = getattr(cypool, function)(**arguments)
+    out = tuple(in_canary(e.shape, e.dtype) for e in arrays_in([expected]))
+    arguments["out"] = out if isinstance(expected, tuple) else out[0]
+    memory = Memory(arguments)
+    returned = getattr(cypool, function)(**arguments)
+    memory.assert_unchanged(except_in=out)
+    assert all(r is o for r, o in zip(arrays_in([returned]), out))
+    for written, want in zip(out, arrays_in([expected])):
+        np.testing.assert_array_equal(written, want)

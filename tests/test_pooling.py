@@ -28,11 +28,14 @@ def ref(name, n_dims, suffix=""):
 
 
 def assert_same_array(actual, expected):
-    """Same type, dtype, shape and values (NaNs in the same places)."""
+    """Same type, dtype, shape and values (NaNs in the same places, zeros of the same sign)."""
     assert isinstance(actual, np.ndarray), type(actual)
     assert actual.dtype == expected.dtype, (actual.dtype, expected.dtype)
     assert actual.shape == expected.shape, (actual.shape, expected.shape)
     np.testing.assert_array_equal(actual, expected, strict=True)
+    if actual.dtype.kind == "f":  # assert_array_equal takes -0.0 for 0.0
+        zeros = expected == 0
+        np.testing.assert_array_equal(np.signbit(actual[zeros]), np.signbit(expected[zeros]))
 
 
 def garbage(shape, dtype):

@@ -1,0 +1,173 @@
+"""Determinism and thread safety.
+
+- Every op gives bit-identical results for any ``n_threads`` and on every repeat, with inputs
+  large enough that the parallel path runs (``PARALLEL_THRESHOLD``).
+- Many Python threads calling every op at once on shared inputs get what serial calls get.
+- The kernels release the GIL: another Python thread keeps running while one runs.
+"""
+
+import concurrent.futures
+import math
+import sys
+import threading
+import time
+
+import numpy as np
+import pytest
+
+import cypool
+from cypool._threads import PARALLEL_THRESHOLD
+
+CASES = [
+    # (n spatial dims, input shape, window)
+    (1, (2, 3, 40_000), {"kernel_size": 5, "stride": 3, "padding": 2, "ceil_mode": True}),
+    (2, (1, 3, 301, 207), {"kernel_size": (3, 2), "stride": (2, 1), "padding": (1, 1)}),
+    (2, (4, 8, 64, 64), {"kernel_size": 2}),
+    (3, (1, 2, 19, 33, 27), {"kernel_size": (3, 2, 3), "stride": (2, 2, 1), "padding": 1,
+                             "ceil_mode": True}),
+]
+CASE_IDS = ["1d", "2d_odd", "2d_k2", "3d"]
+THREAD_COUNTS = (1, 2, 3, 8)
+
+
+def make_input(shape, dtype):
+    rng = np.random.default_rng(7)
+    x = rng.integers(-20, 20, size=shape).astype(dtype)  # many ties
+    x[rng.random(shape) < 0.01] = np.nan
+    x.flags.writeable = False  # shared by every call below: none may write it
+    return x
+
+
+def make_gradient(shape, dtype):
+    # Continuous values: float sums would show a change of order.
+    gradient = np.random.default_rng(8).standard_normal(shape).astype(dtype)
+    gradient.flags.writeable = False
+    return gradient
+
+
+def run_every_op(n_dims, x, window, gradient, n_threads):
+    """Every op on one problem: {name: result}."""
+    shape = x.shape
+    max_pool = getattr(cypool, f"max_pool{n_dims}d")
+    avg_pool = getattr(cypool, f"avg_pool{n_dims}d")
+    values, indices = max_pool(x, **window, return_indices=True, n_threads=n_threads)
+    return {
+        "max values": values,
+        "max indices": indices,
+        "max values only": max_pool(x, **window, n_threads=n_threads),
+        "max backward": getattr(cypool, f"max_pool{n_dims}d_backward")(
+            gradient, indices, shape, n_threads=n_threads),
+        "avg": avg_pool(x, **window, n_threads=n_threads),
+        "avg backward": getattr(cypool, f"avg_pool{n_dims}d_backward")(
+            gradient, shape, **window, n_threads=n_threads),
+    }
+
+
+def assert_bit_identical(results, expected):
+    assert results.keys() == expected.keys()
+    for name in expected:
+        assert results[name].dtype == expected[name].dtype, name
+        assert results[name].shape == expected[name].shape, name
+        assert results[name].tobytes() == expected[name].tobytes(), name
+
+
+def problem(n_dims, shape, window, dtype):
+    x = make_input(shape, dtype)
+    values = getattr(cypool, f"max_pool{n_dims}d")(x, **window, n_threads=1)
+    # Every op must have enough work to run in parallel, else the thread counts are not tested.
+    window_volume = math.prod(np.broadcast_to(window["kernel_size"], (n_dims,)))
+    assert values.size * window_volume >= PARALLEL_THRESHOLD  # forwards, avg backward
+    assert x.size >= PARALLEL_THRESHOLD                       # max backward
+    return x, make_gradient(values.shape, dtype)
+
+
+@pytest.mark.parametrize("n_dims, shape, window", CASES, ids=CASE_IDS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_every_op_is_bit_identical_for_every_thread_count_and_repeat(n_dims, shape, window,
+                                                                      dtype):
+    x, gradient = problem(n_dims, shape, window, dtype)
+    expected = run_every_op(n_dims, x, window, gradient, n_threads=1)
+    for n_threads in THREAD_COUNTS:
+        for _ in range(2):
+            assert_bit_identical(run_every_op(n_dims, x, window, gradient, n_threads),
+                                 expected)
+
+
+def test_many_python_threads_at_once_get_the_serial_results():
+    problems = []
+    for (n_dims, shape, window), dtype in zip(CASES * 2, [np.float32] * 4 + [np.float64] * 4):
+        x, gradient = problem(n_dims, shape, window, dtype)
+        problems.append((n_dims, x, window, gradient))
+    expected = [run_every_op(*p, n_threads=1) for p in problems]
+    copies = [(x.copy(), gradient.copy()) for _, x, _, gradient in problems]
+
+    # Every problem several times, interleaved, with OpenMP teams inside some of the calls.
+    tasks = [(i, n_threads) for _ in range(3) for n_threads in (1, 2)
+             for i in range(len(problems))]
+    start = threading.Barrier(8)
+
+    def task(i, n_threads):
+        try:
+            start.wait(timeout=5)  # calls start in groups of eight, together
+        except threading.BrokenBarrierError:
+            pass
+        return i, run_every_op(*problems[i], n_threads=n_threads)
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
+        futures = [pool.submit(task, i, n_threads) for i, n_threads in tasks]
+        for future in concurrent.futures.as_completed(futures):
+            i, results = future.result()
+            assert_bit_identical(results, expected[i])
+    for (_, x, _, gradient), (x_copy, gradient_copy) in zip(problems, copies):
+        assert x.tobytes() == x_copy.tobytes() and gradient.tobytes() == gradient_copy.tobytes()
+
+
+def count_until(event):
+    """Loop iterations of this thread until ``event`` is set."""
+    count = 0
+    while not event.is_set():
+        count += 1
+    return count
+
+
+def test_kernels_release_the_gil():
+    """While one Python thread runs a long kernel (one OpenMP thread), another keeps running
+    Python code.
+
+    Measured against itself in the same run, not against a fixed time: the main thread counts
+    loop iterations for as long as the kernel takes, first alone (a timer ends the loop), then
+    while the kernel runs in another thread. Were the GIL held, it would run only until the
+    kernel took the GIL (one switch interval, 5 ms): a few percent of the run (with a
+    GIL-holding ``re.search`` of similar length swapped in for the kernel, 1-11% was measured).
+    Released, it runs the whole time at whatever share of a CPU the machine gives it (33-120%
+    measured on this 2-core machine with a build running). Load can starve it: retried.
+    """
+    x = np.random.default_rng(0).standard_normal((2, 1024, 1024))
+
+    def kernel():
+        cypool.avg_pool2d(x, 7, stride=1, padding=3, n_threads=1)
+
+    started = time.perf_counter()
+    kernel()
+    kernel_seconds = time.perf_counter() - started
+    assert kernel_seconds > 20 * sys.getswitchinterval(), "kernel too short for this test"
+
+    shares, best_rate = [], 0.0
+    for _ in range(5):
+        # The loop's speed alone; the best seen so far is the least disturbed by other load.
+        timer_done = threading.Event()
+        threading.Timer(kernel_seconds, timer_done.set).start()
+        best_rate = max(best_rate, count_until(timer_done) / kernel_seconds)
+
+        kernel_done = threading.Event()
+        worker = threading.Thread(target=lambda: (kernel(), kernel_done.set()))
+        started = time.perf_counter()
+        worker.start()
+        beside_kernel = count_until(kernel_done)
+        worker.join()
+        elapsed = time.perf_counter() - started
+        # The share of the kernel's run during which this thread ran Python code.
+        shares.append(beside_kernel / (best_rate * elapsed))
+        if shares[-1] > 0.3:
+            return
+    pytest.fail(f"another Python thread barely ran while a kernel ran: shares {[round(share, 3) for share in shares]}")
