@@ -4,6 +4,20 @@ Functions follow ``torch.nn.functional`` (names, arguments, output sizes, tie an
 return NumPy arrays; the kernels are Cython, parallel with OpenMP.
 """
 
+from ._adaptive_pool import (
+    adaptive_avg_pool1d,
+    adaptive_avg_pool1d_backward,
+    adaptive_avg_pool2d,
+    adaptive_avg_pool2d_backward,
+    adaptive_avg_pool3d,
+    adaptive_avg_pool3d_backward,
+    adaptive_max_pool1d,
+    adaptive_max_pool1d_backward,
+    adaptive_max_pool2d,
+    adaptive_max_pool2d_backward,
+    adaptive_max_pool3d,
+    adaptive_max_pool3d_backward,
+)
 from ._avg_pool import (
     avg_pool1d,
     avg_pool1d_backward,
@@ -11,6 +25,20 @@ from ._avg_pool import (
     avg_pool2d_backward,
     avg_pool3d,
     avg_pool3d_backward,
+)
+from ._global_pool import (
+    global_avg_pool1d,
+    global_avg_pool1d_backward,
+    global_avg_pool2d,
+    global_avg_pool2d_backward,
+    global_avg_pool3d,
+    global_avg_pool3d_backward,
+    global_max_pool1d,
+    global_max_pool1d_backward,
+    global_max_pool2d,
+    global_max_pool2d_backward,
+    global_max_pool3d,
+    global_max_pool3d_backward,
 )
 from ._max_pool import (
     max_pool1d,
@@ -24,12 +52,36 @@ from ._max_pool import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "adaptive_avg_pool1d",
+    "adaptive_avg_pool1d_backward",
+    "adaptive_avg_pool2d",
+    "adaptive_avg_pool2d_backward",
+    "adaptive_avg_pool3d",
+    "adaptive_avg_pool3d_backward",
+    "adaptive_max_pool1d",
+    "adaptive_max_pool1d_backward",
+    "adaptive_max_pool2d",
+    "adaptive_max_pool2d_backward",
+    "adaptive_max_pool3d",
+    "adaptive_max_pool3d_backward",
     "avg_pool1d",
     "avg_pool1d_backward",
     "avg_pool2d",
     "avg_pool2d_backward",
     "avg_pool3d",
     "avg_pool3d_backward",
+    "global_avg_pool1d",
+    "global_avg_pool1d_backward",
+    "global_avg_pool2d",
+    "global_avg_pool2d_backward",
+    "global_avg_pool3d",
+    "global_avg_pool3d_backward",
+    "global_max_pool1d",
+    "global_max_pool1d_backward",
+    "global_max_pool2d",
+    "global_max_pool2d_backward",
+    "global_max_pool3d",
+    "global_max_pool3d_backward",
     "max_pool1d",
     "max_pool1d_backward",
     "max_pool2d",

@@ -3,3 +3,5 @@
 ISA_LEVEL = "avx2"
 
 include "_kernels.pxi"
+
+include "_adaptive.pxi"

@@ -3,3 +3,5 @@
 ISA_LEVEL = "avx512"
 
 include "_kernels.pxi"
+
+include "_adaptive.pxi"

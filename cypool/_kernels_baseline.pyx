@@ -3,3 +3,5 @@
 ISA_LEVEL = "baseline"
 
 include "_kernels.pxi"
+
+include "_adaptive.pxi"
