@@ -76,7 +76,35 @@ def check_case(rng: np.random.Generator, n_dims: int) -> list[str]:
     if not same(getattr(cypool, name + "_backward")(grad, x.shape, **window, **options),
                 getattr(reference, name + "_backward")(grad, x.shape, **window, **options)):
         failures.append(name + "_backward")
+    failures += check_adaptive_case(rng, x, n_dims)
     return failures
+
+
+def check_adaptive_case(rng: np.random.Generator, x: np.ndarray, n_dims: int) -> list[str]:
+    """Adaptive (to a random size, smaller or larger than the input) and global ops on x."""
+    failures = []
+    output_size = tuple(int(rng.integers(1, size + 3)) for size in x.shape[2:])
+    for prefix, size in (("adaptive", (output_size,)), ("global", ())):
+        name = f"{prefix}_max_pool{n_dims}d"
+        values, indices = getattr(cypool, name)(x, *size, return_indices=True)
+        ref_values, ref_indices = getattr(reference, name)(x, *size, return_indices=True)
+        if not (same(values, ref_values) and same(indices, ref_indices)):
+            failures.append(name)
+        grad = rng.standard_normal(values.shape).astype(x.dtype)
+        if not same(getattr(cypool, name + "_backward")(grad, indices, x.shape),
+                    getattr(reference, name + "_backward")(grad, indices, x.shape)):
+            failures.append(name + "_backward")
+        name = f"{prefix}_avg_pool{n_dims}d"
+        if not same(getattr(cypool, name)(x, *size), getattr(reference, name)(x, *size)):
+            failures.append(name)
+        if not same(getattr(cypool, name + "_backward")(grad, x.shape),
+                    getattr(reference, name + "_backward")(grad, x.shape)):
+            failures.append(name + "_backward")
+    return failures
+
+
+# Ops that check_case covers per spatial dimension.
+CHECKED_OPS = 20
 
 
 def self_check(cases_per_dim: int, seed: int = 2026) -> int:
@@ -91,7 +119,8 @@ def self_check(cases_per_dim: int, seed: int = 2026) -> int:
         for name, count in sorted(failures.items()):
             print(f"  FAIL {name}: {count} of {cases_per_dim} cases differ from the reference")
     else:
-        print(f"  ok: 12 ops x {total // 3} random cases per dim agree with cypool.reference")
+        print(f"  ok: {CHECKED_OPS} ops x {total // 3} random cases per dim agree with "
+              f"cypool.reference")
     return len(failures)
 
 
