@@ -544,7 +544,9 @@ def global_max_pool_forward_values(const floating[:, ::1] input, floating[::1] v
 cdef enum:
     SUM_LEVELS = 4
     SUM_ILP = 4
-    SUM_MAX_ROW = 32  # SUM_ILP * the widest LANES
+    SUM_MAX_LANES = 8
+    SUM_MAX_ROW = 32  # SUM_ILP * SUM_MAX_LANES
+    SUM_GROUP = 8     # planes whose final additions run together
 
 
 cdef inline Py_ssize_t ceil_log2(Py_ssize_t x) noexcept nogil:
@@ -578,15 +580,22 @@ cdef inline CascadeShape cascade_shape(Py_ssize_t n, Py_ssize_t vector_lanes) no
     return shape
 
 
-cdef inline void cascade_block_sum(const floating* rows, Py_ssize_t count, Py_ssize_t row_size,
+cdef inline void cascade_block_add(const floating* rows, Py_ssize_t count, Py_ssize_t row_size,
                                    floating* acc) noexcept nogil:
-    """acc[:row_size] = the sums from +0 of `count` consecutive rows of row_size values."""
+    """acc[:row_size] += `count` consecutive rows of row_size values, in order."""
     cdef Py_ssize_t i, k
-    for k in range(row_size):
-        acc[k] = 0
     for i in range(count):
         for k in range(row_size):
             acc[k] = acc[k] + rows[i * row_size + k]
+
+
+cdef inline void cascade_block_sum(const floating* rows, Py_ssize_t count, Py_ssize_t row_size,
+                                   floating* acc) noexcept nogil:
+    """acc[:row_size] = the sums from +0 of `count` consecutive rows of row_size values."""
+    cdef Py_ssize_t k
+    for k in range(row_size):
+        acc[k] = 0
+    cascade_block_add(rows, count, row_size, acc)
 
 
 cdef inline void cascade_block_sum_lanes(const floating* rows, Py_ssize_t count,
@@ -600,18 +609,22 @@ cdef inline void cascade_block_sum_lanes(const floating* rows, Py_ssize_t count,
         cascade_block_sum(rows, count, SUM_ILP * lanes, acc)
 
 
-cdef inline floating torch_plane_sum_lanes(const floating* x, Py_ssize_t n, Py_ssize_t lanes,
-                                           const floating* block_sums) noexcept nogil:
+cdef inline void torch_plane_partials(const floating* x, Py_ssize_t n, Py_ssize_t lanes,
+                                      const floating* block_sums, floating* lane_sums,
+                                      floating* tail) noexcept nogil:
     """PyTorch's cascade_sum of x[:n] (see above), read as vectors of `lanes` values (the
-    vector width, or 1 when n is below it). `block_sums` holds the level-0 block sums
-    precomputed (blocks x row values), or is NULL to compute each block here."""
+    vector width, or 1 when n is below it), up to its last step: the lane sums and the sum
+    from +0 of the scalar tail, which the caller adds up (tail first, then lanes in order).
+    `block_sums` holds the level-0 block sums precomputed (blocks x row values), or is NULL
+    to compute each block here."""
     cdef CascadeShape s = cascade_shape(n, lanes)
     cdef Py_ssize_t row_size = SUM_ILP * lanes
     cdef Py_ssize_t level_mask = s.level_step - 1
     cdef floating level[SUM_LEVELS][SUM_MAX_ROW]
     cdef floating block[SUM_MAX_ROW]
     cdef const floating* block_sum
-    cdef Py_ssize_t b, i, j, k, position
+    cdef Py_ssize_t b, i, j, k, position, count
+    cdef const floating* rows
     cdef floating total, zero = 0
     if s.blocks > 0:
         for j in range(1, SUM_LEVELS):
@@ -636,8 +649,17 @@ cdef inline floating torch_plane_sum_lanes(const floating* x, Py_ssize_t n, Py_s
                 level[j][k] = level[j][k] + level[j - 1][k]
                 level[j - 1][k] = 0
     # The leftover ilp rows, into level 0 (zero after the last block), then the levels.
-    cascade_block_sum(x + s.blocks * s.level_step * row_size,
-                      s.ilp_rows - s.blocks * s.level_step, row_size, &level[0][0])
+    # (The first row is added to +0 in place of a zero-filled accumulator: the same
+    # arithmetic, without the memset the compiler would call for the fill.)
+    rows = x + s.blocks * s.level_step * row_size
+    count = s.ilp_rows - s.blocks * s.level_step
+    if count > 0:
+        for k in range(row_size):
+            level[0][k] = zero + rows[k]
+        cascade_block_add(rows + row_size, count - 1, row_size, &level[0][0])
+    else:
+        for k in range(row_size):
+            level[0][k] = 0
     # Without blocks the upper levels hold +0, and adding +0 changes no final result (it only
     # turns a -0 into +0, and the total below starts from +0 anyway): skip it.
     if s.blocks > 0:
@@ -651,13 +673,46 @@ cdef inline floating torch_plane_sum_lanes(const floating* x, Py_ssize_t n, Py_s
     for j in range(1, SUM_ILP):
         for k in range(lanes):
             level[0][k] = level[0][k] + level[0][j * lanes + k]
-    # vectorized_inner_sum: the scalar tail first, then the lanes; the output starts at +0.
+    for k in range(lanes):
+        lane_sums[k] = level[0][k]
     total = 0
     for i in range(s.vectors * lanes, n):
         total = total + x[i]
+    tail[0] = total
+
+
+cdef inline floating torch_plane_sum_lanes(const floating* x, Py_ssize_t n, Py_ssize_t lanes,
+                                           const floating* block_sums) noexcept nogil:
+    """The whole cascade_sum: vectorized_inner_sum adds the scalar tail first, then the
+    lanes, and the output starts at +0."""
+    cdef floating lane_sums[SUM_MAX_LANES]
+    cdef floating total, zero = 0
+    cdef Py_ssize_t k
+    torch_plane_partials(x, n, lanes, block_sums, lane_sums, &total)
     for k in range(lanes):
-        total = total + level[0][k]
+        total = total + lane_sums[k]
     return zero + total
+
+
+cdef inline void torch_group_mean_lanes(const floating* x, Py_ssize_t n, Py_ssize_t lanes,
+                                        floating* out, floating divisor) noexcept nogil:
+    """torch_plane_sum_lanes / divisor of SUM_GROUP consecutive planes (without precomputed
+    blocks): the same operations, with the final lane additions, a chain of dependent adds
+    per plane, done for the whole group at once (lanes-major), which vectorises."""
+    cdef floating lane_sums[SUM_MAX_LANES][SUM_GROUP]
+    cdef floating partial[SUM_MAX_LANES]
+    cdef floating totals[SUM_GROUP]
+    cdef floating zero = 0
+    cdef Py_ssize_t p, k
+    for p in range(SUM_GROUP):
+        torch_plane_partials(x + p * n, n, lanes, NULL, partial, &totals[p])
+        for k in range(lanes):
+            lane_sums[k][p] = partial[k]
+    for k in range(lanes):
+        for p in range(SUM_GROUP):
+            totals[p] = totals[p] + lane_sums[k][p]
+    for p in range(SUM_GROUP):
+        out[p] = (zero + totals[p]) / divisor
 
 
 cdef inline floating torch_plane_sum(const floating* x, Py_ssize_t n,
@@ -671,6 +726,20 @@ cdef inline floating torch_plane_sum(const floating* x, Py_ssize_t n,
         if n >= 4:
             return torch_plane_sum_lanes(x, n, 4, block_sums)
     return torch_plane_sum_lanes(x, n, 1, block_sums)
+
+
+cdef inline void torch_group_mean(const floating* x, Py_ssize_t n, floating* out,
+                                  floating divisor) noexcept nogil:
+    """torch_group_mean_lanes with literal lane counts, as torch_plane_sum."""
+    if floating is float:
+        if n >= 8:
+            torch_group_mean_lanes(x, n, 8, out, divisor)
+            return
+    else:
+        if n >= 4:
+            torch_group_mean_lanes(x, n, 4, out, divisor)
+            return
+    torch_group_mean_lanes(x, n, 1, out, divisor)
 
 
 cdef inline Py_ssize_t vector_lanes_of(const floating* x) noexcept nogil:
@@ -700,12 +769,23 @@ cdef void global_avg_planes(const floating* input, floating* out, Py_ssize_t pla
                             int n_threads) noexcept nogil:
     cdef CascadeShape s = cascade_shape(plane_size, vector_lanes_of(input))
     cdef Py_ssize_t per_plane = s.blocks * SUM_ILP * s.lanes
-    cdef Py_ssize_t plane
+    cdef Py_ssize_t plane, group, first, stop
     cdef floating divisor = <floating>plane_size
-    for plane in prange(n_planes, schedule="static", num_threads=n_threads):
-        out[plane] = torch_plane_sum(input + plane * plane_size, plane_size,
-                                     (block_sums + plane * per_plane)
-                                     if block_sums != NULL else NULL) / divisor
+    if block_sums != NULL:
+        for plane in prange(n_planes, schedule="static", num_threads=n_threads):
+            out[plane] = torch_plane_sum(input + plane * plane_size, plane_size,
+                                         block_sums + plane * per_plane) / divisor
+        return
+    for group in prange((n_planes + SUM_GROUP - 1) // SUM_GROUP, schedule="static",
+                        num_threads=n_threads):
+        first = group * SUM_GROUP
+        stop = min(first + SUM_GROUP, n_planes)
+        if stop - first == SUM_GROUP:
+            torch_group_mean(input + first * plane_size, plane_size, out + first, divisor)
+        else:
+            for plane in range(first, stop):
+                out[plane] = torch_plane_sum(input + plane * plane_size, plane_size,
+                                             NULL) / divisor
 
 
 def global_avg_pool_forward(const floating[:, ::1] input, floating[::1] out, int n_threads):
