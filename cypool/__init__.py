@@ -48,6 +48,7 @@ from ._max_pool import (
     max_pool3d,
     max_pool3d_backward,
 )
+from ._unpool import max_unpool1d, max_unpool2d, max_unpool3d
 
 __version__ = "0.1.0"
 
@@ -88,4 +89,7 @@ __all__ = [
     "max_pool2d_backward",
     "max_pool3d",
     "max_pool3d_backward",
+    "max_unpool1d",
+    "max_unpool2d",
+    "max_unpool3d",
 ]

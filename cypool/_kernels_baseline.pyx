@@ -5,3 +5,5 @@ ISA_LEVEL = "baseline"
 include "_kernels.pxi"
 
 include "_adaptive.pxi"
+
+include "_unpool.pxi"

@@ -75,6 +75,7 @@ __all__ = [
     "global_max_pool1d_backward", "global_max_pool2d_backward", "global_max_pool3d_backward",
     "global_avg_pool1d", "global_avg_pool2d", "global_avg_pool3d",
     "global_avg_pool1d_backward", "global_avg_pool2d_backward", "global_avg_pool3d_backward",
+    "max_unpool1d", "max_unpool2d", "max_unpool3d",
 ]
 
 _SUPPORTED_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
@@ -683,3 +684,47 @@ def global_avg_pool3d(input):
 global_avg_pool1d_backward = adaptive_avg_pool1d_backward
 global_avg_pool2d_backward = adaptive_avg_pool2d_backward
 global_avg_pool3d_backward = adaptive_avg_pool3d_backward
+
+
+# --------------------------------------------------------------------------------------
+# Max unpooling
+# --------------------------------------------------------------------------------------
+
+def _max_unpool(n_dims, input, indices, kernel_size, stride, padding, output_size):
+    planes, lead_shape = _as_planes(input, n_dims)
+    kernel_size, stride, padding, _ = _params(n_dims, kernel_size, stride, padding, 1)
+    spatial = planes.shape[1:]
+    indices = np.asarray(indices).reshape(planes.shape[0], int(np.prod(spatial)))
+    if output_size is None:   # the size that pooling started from
+        out_shape = tuple((L - 1) * s - 2 * p + k
+                          for L, k, s, p in zip(spatial, kernel_size, stride, padding))
+    else:
+        out_shape = tuple(output_size)[-n_dims:]
+    values = planes.reshape(planes.shape[0], int(np.prod(spatial)))
+    plane_size = int(np.prod(out_shape))
+    if indices.size and (indices.min() < 0 or indices.max() >= plane_size):
+        raise ValueError("indices out of range")
+    output = np.zeros((planes.shape[0], plane_size), dtype=planes.dtype)
+    rows = np.arange(planes.shape[0])
+    for j in range(values.shape[1]):   # raster order: a repeated index keeps the last value
+        output[rows, indices[:, j]] = values[:, j]
+    return output.reshape(lead_shape + out_shape)
+
+
+def max_unpool1d(input, indices, kernel_size, stride=None, padding=0, output_size=None):
+    """Zeros of the pooled input's size with ``input`` put back at ``indices``.
+
+    >>> max_unpool1d(np.array([[1.0, 2.0, 3.0]]), np.array([[0, 0, 1]]), 2)
+    array([[2., 3., 0., 0., 0., 0.]])
+    """
+    return _max_unpool(1, input, indices, kernel_size, stride, padding, output_size)
+
+
+def max_unpool2d(input, indices, kernel_size, stride=None, padding=0, output_size=None):
+    """2-d max unpooling; see ``max_unpool1d``."""
+    return _max_unpool(2, input, indices, kernel_size, stride, padding, output_size)
+
+
+def max_unpool3d(input, indices, kernel_size, stride=None, padding=0, output_size=None):
+    """3-d max unpooling; see ``max_unpool1d``."""
+    return _max_unpool(3, input, indices, kernel_size, stride, padding, output_size)

@@ -10,13 +10,14 @@ import cypool._adaptive_pool
 import cypool._avg_pool
 import cypool._global_pool
 import cypool._max_pool
+import cypool._unpool
 import cypool.reference
 
 README = pathlib.Path(__file__).resolve().parent.parent / "README.md"
 
 
 @pytest.mark.parametrize("module", [cypool._max_pool, cypool._avg_pool, cypool._adaptive_pool,
-                                    cypool._global_pool, cypool.reference])
+                                    cypool._global_pool, cypool._unpool, cypool.reference])
 def test_docstring_examples(module):
     result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.attempted > 0

@@ -320,3 +320,28 @@ def test_reference_global_average_sum_order_matches_torch(torch_one_thread, dtyp
     x = (rng.standard_normal((2, 4, 33, 35)) * 100).astype(dtype)
     expected = torch.nn.functional.adaptive_avg_pool2d(torch.from_numpy(x), 1).numpy()
     np.testing.assert_array_equal(reference.global_avg_pool2d(x), expected, strict=True)
+
+
+@pytest.mark.parametrize("n_dims", [1, 2, 3])
+@given(data=st.data())
+def test_reference_max_unpool_matches_torch(n_dims, data):
+    """Random indices with repeats: the last in raster order wins in PyTorch's one-thread
+    loop (with more threads it splits planes at arbitrary points)."""
+    torch = pytest.importorskip("torch")
+    case = data.draw(pool_cases(n_dims, "max", max_spatial=9))
+    values = reference.__dict__[f"max_pool{n_dims}d"](case.x, **case.kwargs)
+    window = dict(kernel_size=case.kernel_size, stride=case.stride, padding=case.padding)
+    sizes = [(o - 1) * s - 2 * p + k for o, k, s, p in
+             zip(values.shape[-n_dims:], case.kernel_size, case.stride, case.padding)]
+    assume(min(sizes) >= 1)
+    indices = np.random.default_rng(case.seed).integers(0, int(np.prod(sizes)),
+                                                        size=values.shape)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        expected = getattr(torch.nn.functional, f"max_unpool{n_dims}d")(
+            torch.from_numpy(values), torch.from_numpy(indices), **window).numpy()
+    finally:
+        torch.set_num_threads(threads)
+    actual = reference.__dict__[f"max_unpool{n_dims}d"](values, indices, **window)
+    np.testing.assert_array_equal(actual, expected, strict=True)
