@@ -5,6 +5,20 @@ return NumPy arrays; layer classes (``MaxPool2d``, ...) keep what backward needs
 ``torch.nn`` modules do. The kernels are Cython, parallel with OpenMP.
 """
 
+from ._adaptive_pool import (
+    adaptive_avg_pool1d,
+    adaptive_avg_pool1d_backward,
+    adaptive_avg_pool2d,
+    adaptive_avg_pool2d_backward,
+    adaptive_avg_pool3d,
+    adaptive_avg_pool3d_backward,
+    adaptive_max_pool1d,
+    adaptive_max_pool1d_backward,
+    adaptive_max_pool2d,
+    adaptive_max_pool2d_backward,
+    adaptive_max_pool3d,
+    adaptive_max_pool3d_backward,
+)
 from ._avg_pool import (
     avg_pool1d,
     avg_pool1d_backward,
@@ -12,6 +26,20 @@ from ._avg_pool import (
     avg_pool2d_backward,
     avg_pool3d,
     avg_pool3d_backward,
+)
+from ._global_pool import (
+    global_avg_pool1d,
+    global_avg_pool1d_backward,
+    global_avg_pool2d,
+    global_avg_pool2d_backward,
+    global_avg_pool3d,
+    global_avg_pool3d_backward,
+    global_max_pool1d,
+    global_max_pool1d_backward,
+    global_max_pool2d,
+    global_max_pool2d_backward,
+    global_max_pool3d,
+    global_max_pool3d_backward,
 )
 from ._max_pool import (
     max_pool1d,
@@ -23,6 +51,7 @@ from ._max_pool import (
 )
 from ._layers import AvgPool1d, AvgPool2d, AvgPool3d, MaxPool1d, MaxPool2d, MaxPool3d
 from ._threads import get_num_threads, set_num_threads
+from ._unpool import max_unpool1d, max_unpool2d, max_unpool3d
 
 __version__ = "0.1.0"
 
@@ -33,6 +62,18 @@ __all__ = [
     "MaxPool1d",
     "MaxPool2d",
     "MaxPool3d",
+    "adaptive_avg_pool1d",
+    "adaptive_avg_pool1d_backward",
+    "adaptive_avg_pool2d",
+    "adaptive_avg_pool2d_backward",
+    "adaptive_avg_pool3d",
+    "adaptive_avg_pool3d_backward",
+    "adaptive_max_pool1d",
+    "adaptive_max_pool1d_backward",
+    "adaptive_max_pool2d",
+    "adaptive_max_pool2d_backward",
+    "adaptive_max_pool3d",
+    "adaptive_max_pool3d_backward",
     "avg_pool1d",
     "avg_pool1d_backward",
     "avg_pool2d",
@@ -40,11 +81,26 @@ __all__ = [
     "avg_pool3d",
     "avg_pool3d_backward",
     "get_num_threads",
+    "global_avg_pool1d",
+    "global_avg_pool1d_backward",
+    "global_avg_pool2d",
+    "global_avg_pool2d_backward",
+    "global_avg_pool3d",
+    "global_avg_pool3d_backward",
+    "global_max_pool1d",
+    "global_max_pool1d_backward",
+    "global_max_pool2d",
+    "global_max_pool2d_backward",
+    "global_max_pool3d",
+    "global_max_pool3d_backward",
     "max_pool1d",
     "max_pool1d_backward",
     "max_pool2d",
     "max_pool2d_backward",
     "max_pool3d",
     "max_pool3d_backward",
+    "max_unpool1d",
+    "max_unpool2d",
+    "max_unpool3d",
     "set_num_threads",
 ]

@@ -12,6 +12,8 @@ _Indices = NDArray[np.int64] | NDArray[np.int32]
 # Max pooling forward also pools integer arrays.
 _Pooled = _Float | NDArray[np.integer]
 
+_OutputSize = int | None | tuple[int | None, ...] | list[int | None]
+
 __version__: str
 __all__ = [
     "AvgPool1d",
@@ -20,6 +22,18 @@ __all__ = [
     "MaxPool1d",
     "MaxPool2d",
     "MaxPool3d",
+    "adaptive_avg_pool1d",
+    "adaptive_avg_pool1d_backward",
+    "adaptive_avg_pool2d",
+    "adaptive_avg_pool2d_backward",
+    "adaptive_avg_pool3d",
+    "adaptive_avg_pool3d_backward",
+    "adaptive_max_pool1d",
+    "adaptive_max_pool1d_backward",
+    "adaptive_max_pool2d",
+    "adaptive_max_pool2d_backward",
+    "adaptive_max_pool3d",
+    "adaptive_max_pool3d_backward",
     "avg_pool1d",
     "avg_pool1d_backward",
     "avg_pool2d",
@@ -27,12 +41,27 @@ __all__ = [
     "avg_pool3d",
     "avg_pool3d_backward",
     "get_num_threads",
+    "global_avg_pool1d",
+    "global_avg_pool1d_backward",
+    "global_avg_pool2d",
+    "global_avg_pool2d_backward",
+    "global_avg_pool3d",
+    "global_avg_pool3d_backward",
+    "global_max_pool1d",
+    "global_max_pool1d_backward",
+    "global_max_pool2d",
+    "global_max_pool2d_backward",
+    "global_max_pool3d",
+    "global_max_pool3d_backward",
     "max_pool1d",
     "max_pool1d_backward",
     "max_pool2d",
     "max_pool2d_backward",
     "max_pool3d",
     "max_pool3d_backward",
+    "max_unpool1d",
+    "max_unpool2d",
+    "max_unpool3d",
     "set_num_threads",
 ]
 
@@ -171,6 +200,207 @@ def avg_pool3d_backward(
     grad_output: ArrayLike, input_shape: _Shape, kernel_size: _Size,
     stride: _Size | None = None, padding: _Size = 0, ceil_mode: bool = False,
     count_include_pad: bool = True, divisor_override: int | None = None, *,
+    out: NDArray[np.floating] | None = None, n_threads: int | None = None,
+) -> _Float: ...
+
+@overload
+def adaptive_max_pool1d(
+    input: ArrayLike, output_size: _OutputSize, return_indices: Literal[False] = False, *,
+    out: NDArray[np.floating] | None = None, n_threads: int | None = None,
+    index_dtype: DTypeLike = ...,
+) -> _Float: ...
+@overload
+def adaptive_max_pool1d(
+    input: ArrayLike, output_size: _OutputSize, *, return_indices: Literal[True],
+    out: tuple[NDArray[np.floating], NDArray[np.integer]] | None = None,
+    n_threads: int | None = None, index_dtype: DTypeLike = ...,
+) -> tuple[_Float, _Indices]: ...
+@overload
+def adaptive_max_pool1d(
+    input: ArrayLike, output_size: _OutputSize, return_indices: bool = False, *,
+    out: NDArray[np.floating] | tuple[NDArray[np.floating], NDArray[np.integer]] | None = None,
+    n_threads: int | None = None, index_dtype: DTypeLike = ...,
+) -> _Float | tuple[_Float, _Indices]: ...
+def adaptive_max_pool1d_backward(
+    grad_output: ArrayLike, indices: ArrayLike, input_shape: _Shape, *,
+    out: NDArray[np.floating] | None = None, n_threads: int | None = None,
+) -> _Float: ...
+def adaptive_avg_pool1d(
+    input: ArrayLike, output_size: _OutputSize, *, out: NDArray[np.floating] | None = None,
+    n_threads: int | None = None,
+) -> _Float: ...
+def adaptive_avg_pool1d_backward(
+    grad_output: ArrayLike, input_shape: _Shape, *, out: NDArray[np.floating] | None = None,
+    n_threads: int | None = None,
+) -> _Float: ...
+
+@overload
+def global_max_pool1d(
+    input: ArrayLike, return_indices: Literal[False] = False, *,
+    out: NDArray[np.floating] | None = None, n_threads: int | None = None,
+    index_dtype: DTypeLike = ...,
+) -> _Float: ...
+@overload
+def global_max_pool1d(
+    input: ArrayLike, *, return_indices: Literal[True],
+    out: tuple[NDArray[np.floating], NDArray[np.integer]] | None = None,
+    n_threads: int | None = None, index_dtype: DTypeLike = ...,
+) -> tuple[_Float, _Indices]: ...
+@overload
+def global_max_pool1d(
+    input: ArrayLike, return_indices: bool = False, *,
+    out: NDArray[np.floating] | tuple[NDArray[np.floating], NDArray[np.integer]] | None = None,
+    n_threads: int | None = None, index_dtype: DTypeLike = ...,
+) -> _Float | tuple[_Float, _Indices]: ...
+def global_max_pool1d_backward(
+    grad_output: ArrayLike, indices: ArrayLike, input_shape: _Shape, *,
+    out: NDArray[np.floating] | None = None, n_threads: int | None = None,
+) -> _Float: ...
+def global_avg_pool1d(
+    input: ArrayLike, *, out: NDArray[np.floating] | None = None,
+    n_threads: int | None = None,
+) -> _Float: ...
+def global_avg_pool1d_backward(
+    grad_output: ArrayLike, input_shape: _Shape, *, out: NDArray[np.floating] | None = None,
+    n_threads: int | None = None,
+) -> _Float: ...
+def max_unpool1d(
+    input: ArrayLike, indices: ArrayLike, kernel_size: _Size, stride: _Size | None = None,
+    padding: _Size = 0, output_size: _Shape | None = None, *,
+    out: NDArray[np.floating] | None = None, n_threads: int | None = None,
+) -> _Float: ...
+
+@overload
+def adaptive_max_pool2d(
+    input: ArrayLike, output_size: _OutputSize, return_indices: Literal[False] = False, *,
+    out: NDArray[np.floating] | None = None, n_threads: int | None = None,
+    index_dtype: DTypeLike = ...,
+) -> _Float: ...
+@overload
+def adaptive_max_pool2d(
+    input: ArrayLike, output_size: _OutputSize, *, return_indices: Literal[True],
+    out: tuple[NDArray[np.floating], NDArray[np.integer]] | None = None,
+    n_threads: int | None = None, index_dtype: DTypeLike = ...,
+) -> tuple[_Float, _Indices]: ...
+@overload
+def adaptive_max_pool2d(
+    input: ArrayLike, output_size: _OutputSize, return_indices: bool = False, *,
+    out: NDArray[np.floating] | tuple[NDArray[np.floating], NDArray[np.integer]] | None = None,
+    n_threads: int | None = None, index_dtype: DTypeLike = ...,
+) -> _Float | tuple[_Float, _Indices]: ...
+def adaptive_max_pool2d_backward(
+    grad_output: ArrayLike, indices: ArrayLike, input_shape: _Shape, *,
+    out: NDArray[np.floating] | None = None, n_threads: int | None = None,
+) -> _Float: ...
+def adaptive_avg_pool2d(
+    input: ArrayLike, output_size: _OutputSize, *, out: NDArray[np.floating] | None = None,
+    n_threads: int | None = None,
+) -> _Float: ...
+def adaptive_avg_pool2d_backward(
+    grad_output: ArrayLike, input_shape: _Shape, *, out: NDArray[np.floating] | None = None,
+    n_threads: int | None = None,
+) -> _Float: ...
+
+@overload
+def global_max_pool2d(
+    input: ArrayLike, return_indices: Literal[False] = False, *,
+    out: NDArray[np.floating] | None = None, n_threads: int | None = None,
+    index_dtype: DTypeLike = ...,
+) -> _Float: ...
+@overload
+def global_max_pool2d(
+    input: ArrayLike, *, return_indices: Literal[True],
+    out: tuple[NDArray[np.floating], NDArray[np.integer]] | None = None,
+    n_threads: int | None = None, index_dtype: DTypeLike = ...,
+) -> tuple[_Float, _Indices]: ...
+@overload
+def global_max_pool2d(
+    input: ArrayLike, return_indices: bool = False, *,
+    out: NDArray[np.floating] | tuple[NDArray[np.floating], NDArray[np.integer]] | None = None,
+    n_threads: int | None = None, index_dtype: DTypeLike = ...,
+) -> _Float | tuple[_Float, _Indices]: ...
+def global_max_pool2d_backward(
+    grad_output: ArrayLike, indices: ArrayLike, input_shape: _Shape, *,
+    out: NDArray[np.floating] | None = None, n_threads: int | None = None,
+) -> _Float: ...
+def global_avg_pool2d(
+    input: ArrayLike, *, out: NDArray[np.floating] | None = None,
+    n_threads: int | None = None,
+) -> _Float: ...
+def global_avg_pool2d_backward(
+    grad_output: ArrayLike, input_shape: _Shape, *, out: NDArray[np.floating] | None = None,
+    n_threads: int | None = None,
+) -> _Float: ...
+def max_unpool2d(
+    input: ArrayLike, indices: ArrayLike, kernel_size: _Size, stride: _Size | None = None,
+    padding: _Size = 0, output_size: _Shape | None = None, *,
+    out: NDArray[np.floating] | None = None, n_threads: int | None = None,
+) -> _Float: ...
+
+@overload
+def adaptive_max_pool3d(
+    input: ArrayLike, output_size: _OutputSize, return_indices: Literal[False] = False, *,
+    out: NDArray[np.floating] | None = None, n_threads: int | None = None,
+    index_dtype: DTypeLike = ...,
+) -> _Float: ...
+@overload
+def adaptive_max_pool3d(
+    input: ArrayLike, output_size: _OutputSize, *, return_indices: Literal[True],
+    out: tuple[NDArray[np.floating], NDArray[np.integer]] | None = None,
+    n_threads: int | None = None, index_dtype: DTypeLike = ...,
+) -> tuple[_Float, _Indices]: ...
+@overload
+def adaptive_max_pool3d(
+    input: ArrayLike, output_size: _OutputSize, return_indices: bool = False, *,
+    out: NDArray[np.floating] | tuple[NDArray[np.floating], NDArray[np.integer]] | None = None,
+    n_threads: int | None = None, index_dtype: DTypeLike = ...,
+) -> _Float | tuple[_Float, _Indices]: ...
+def adaptive_max_pool3d_backward(
+    grad_output: ArrayLike, indices: ArrayLike, input_shape: _Shape, *,
+    out: NDArray[np.floating] | None = None, n_threads: int | None = None,
+) -> _Float: ...
+def adaptive_avg_pool3d(
+    input: ArrayLike, output_size: _OutputSize, *, out: NDArray[np.floating] | None = None,
+    n_threads: int | None = None,
+) -> _Float: ...
+def adaptive_avg_pool3d_backward(
+    grad_output: ArrayLike, input_shape: _Shape, *, out: NDArray[np.floating] | None = None,
+    n_threads: int | None = None,
+) -> _Float: ...
+
+@overload
+def global_max_pool3d(
+    input: ArrayLike, return_indices: Literal[False] = False, *,
+    out: NDArray[np.floating] | None = None, n_threads: int | None = None,
+    index_dtype: DTypeLike = ...,
+) -> _Float: ...
+@overload
+def global_max_pool3d(
+    input: ArrayLike, *, return_indices: Literal[True],
+    out: tuple[NDArray[np.floating], NDArray[np.integer]] | None = None,
+    n_threads: int | None = None, index_dtype: DTypeLike = ...,
+) -> tuple[_Float, _Indices]: ...
+@overload
+def global_max_pool3d(
+    input: ArrayLike, return_indices: bool = False, *,
+    out: NDArray[np.floating] | tuple[NDArray[np.floating], NDArray[np.integer]] | None = None,
+    n_threads: int | None = None, index_dtype: DTypeLike = ...,
+) -> _Float | tuple[_Float, _Indices]: ...
+def global_max_pool3d_backward(
+    grad_output: ArrayLike, indices: ArrayLike, input_shape: _Shape, *,
+    out: NDArray[np.floating] | None = None, n_threads: int | None = None,
+) -> _Float: ...
+def global_avg_pool3d(
+    input: ArrayLike, *, out: NDArray[np.floating] | None = None,
+    n_threads: int | None = None,
+) -> _Float: ...
+def global_avg_pool3d_backward(
+    grad_output: ArrayLike, input_shape: _Shape, *, out: NDArray[np.floating] | None = None,
+    n_threads: int | None = None,
+) -> _Float: ...
+def max_unpool3d(
+    input: ArrayLike, indices: ArrayLike, kernel_size: _Size, stride: _Size | None = None,
+    padding: _Size = 0, output_size: _Shape | None = None, *,
     out: NDArray[np.floating] | None = None, n_threads: int | None = None,
 ) -> _Float: ...
 

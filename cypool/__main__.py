@@ -119,6 +119,28 @@ def check_case(rng: np.random.Generator, n_dims: int) -> dict[str, bool]:
     agrees[name + "_backward"] = same(
         getattr(cypool, name + "_backward")(grad, x.shape, **window, **options),
         getattr(reference, name + "_backward")(grad, x.shape, **window, **options))
+    agrees.update(check_adaptive_case(rng, x, n_dims))
+    return agrees
+
+
+def check_adaptive_case(rng: np.random.Generator, x: np.ndarray, n_dims: int) -> dict[str, bool]:
+    """Adaptive (to a random size, smaller or larger than the input) and global ops on x."""
+    agrees = {}
+    output_size = tuple(int(rng.integers(1, size + 3)) for size in x.shape[2:])
+    for prefix, size in (("adaptive", (output_size,)), ("global", ())):
+        name = f"{prefix}_max_pool{n_dims}d"
+        values, indices = getattr(cypool, name)(x, *size, return_indices=True)
+        ref_values, ref_indices = getattr(reference, name)(x, *size, return_indices=True)
+        agrees[name] = same(values, ref_values) and same(indices, ref_indices)
+        grad = rng.standard_normal(values.shape).astype(x.dtype)
+        agrees[name + "_backward"] = same(
+            getattr(cypool, name + "_backward")(grad, indices, x.shape),
+            getattr(reference, name + "_backward")(grad, indices, x.shape))
+        name = f"{prefix}_avg_pool{n_dims}d"
+        agrees[name] = same(getattr(cypool, name)(x, *size), getattr(reference, name)(x, *size))
+        agrees[name + "_backward"] = same(
+            getattr(cypool, name + "_backward")(grad, x.shape),
+            getattr(reference, name + "_backward")(grad, x.shape))
     return agrees
 
 

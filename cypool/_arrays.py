@@ -154,3 +154,20 @@ def output_array(name: str, out, shape: tuple[int, ...], dtype: np.dtype, inputs
             raise ValueError(f"{name} must not share memory with the inputs")
     return out
 
+
+
+def value_index_outputs(out, return_indices: bool, shape: tuple[int, ...], dtype: np.dtype,
+                        index_dtype: np.dtype, array: np.ndarray):
+    """(values, indices or None) for a max-pooling op: ``out`` (a ``(values, indices)`` pair
+    when ``return_indices``) after checks, or new arrays."""
+    if return_indices:
+        if not (isinstance(out, (tuple, list)) and len(out) == 2) and out is not None:
+            raise TypeError("out must be a (values, indices) pair when return_indices=True")
+        values_out, indices_out = out if out is not None else (None, None)
+    else:
+        values_out, indices_out = out, None
+    values = output_array("out", values_out, shape, dtype, (array,))
+    indices = None
+    if return_indices:
+        indices = output_array("out", indices_out, shape, index_dtype, (array, values))
+    return values, indices

@@ -3,3 +3,7 @@
 ISA_LEVEL = "avx2"
 
 include "_kernels.pxi"
+
+include "_adaptive.pxi"
+
+include "_unpool.pxi"

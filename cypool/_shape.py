@@ -195,3 +195,46 @@ def check_divisor_override(divisor_override) -> int:
     if value <= 0 or value > SIZE_ARGUMENT_LIMIT:
         raise ValueError(f"divisor_override must be a positive int, got {divisor_override!r}")
     return value
+
+
+def adaptive_output_size(output_size, input_size: tuple[int, ...]) -> tuple[int, ...]:
+    """``output_size`` of an adaptive pooling op over ``input_size``, as a tuple of ints.
+
+    An int applies to every spatial axis; a sequence has exactly one entry per axis, where
+    ``None`` keeps that axis's input size (as ``torch.nn.functional``). Raises TypeError for
+    non-integers (bools included) and ValueError for a wrong length or a size below 1.
+    """
+    n_dims = len(input_size)
+    expected = f"an int or a sequence of {n_dims} ints (or None)"
+    if isinstance(output_size, (tuple, list)):
+        if len(output_size) != n_dims:
+            raise ValueError(
+                f"output_size must be {expected}, got {output_size!r} "
+                f"({len(output_size)} values for {n_dims} spatial axes)"
+            )
+        items = tuple(output_size)
+    else:
+        items = (as_int("output_size", output_size, expected),) * n_dims
+    chosen = []
+    for item, length in zip(items, input_size):
+        if item is None:
+            chosen.append(length)
+            continue
+        try:
+            chosen.append(as_int("output_size", item))
+        except TypeError:
+            raise TypeError(f"output_size must be {expected}, got {output_size!r}") from None
+    sizes = tuple(chosen)
+    if min(sizes) < 1:
+        raise ValueError(f"output_size must be positive, got {output_size!r}")
+    check_adaptive_sizes("output_size", sizes, input_size)
+    return sizes
+
+
+def check_adaptive_sizes(name: str, output_size, input_size) -> None:
+    """Keep the kernels' window arithmetic, (o + 1) * L per axis, inside int64."""
+    for out, length in zip(output_size, input_size):
+        if out > SIZE_ARGUMENT_LIMIT or (out + 1) * length >= 2**62:
+            raise ValueError(
+                f"{name} {tuple(output_size)} is too large for input size {tuple(input_size)}"
+            )

@@ -41,6 +41,18 @@ starting from 0, then divided once: ``sum / dtype(divisor)``.
 Backward passes visit output positions in raster order. Max adds each output gradient into
 the input element named by its index. Average computes ``delta = grad / dtype(divisor)`` and
 adds it to each real tap of the window.
+
+Adaptive pooling: ``output_size`` is an int or a tuple with one entry per spatial dimension
+(``None`` keeps that input size). Along a dimension of input length ``L`` and output length
+``O`` the window of output ``o`` is ``[floor(o*L/O), ceil((o+1)*L/O))``. Max follows the max
+rules above (no padding). Average sums the window in the input dtype in raster order from 0,
+then divides by the window's extent along each dimension in turn: ``sum / kd / kh / kw``; its
+backward adds ``grad / kd / kh / kw`` to each element of the window, outputs in raster order.
+
+Global pooling (and adaptive pooling to an all-ones output size, which PyTorch computes as
+``input.mean(spatial dims)``): max as above over the whole plane; average is PyTorch's sum of
+the contiguous plane (``_torch_sum``: a fixed cascade of partial sums, described there) divided
+once by the plane size, and its backward gives every element ``grad / dtype(plane size)``.
 """
 
 import itertools
@@ -54,6 +66,17 @@ __all__ = [
     "max_pool1d_backward", "max_pool2d_backward", "max_pool3d_backward",
     "avg_pool1d", "avg_pool2d", "avg_pool3d",
     "avg_pool1d_backward", "avg_pool2d_backward", "avg_pool3d_backward",
+    "adaptive_max_pool1d", "adaptive_max_pool2d", "adaptive_max_pool3d",
+    "adaptive_max_pool1d_backward", "adaptive_max_pool2d_backward",
+    "adaptive_max_pool3d_backward",
+    "adaptive_avg_pool1d", "adaptive_avg_pool2d", "adaptive_avg_pool3d",
+    "adaptive_avg_pool1d_backward", "adaptive_avg_pool2d_backward",
+    "adaptive_avg_pool3d_backward",
+    "global_max_pool1d", "global_max_pool2d", "global_max_pool3d",
+    "global_max_pool1d_backward", "global_max_pool2d_backward", "global_max_pool3d_backward",
+    "global_avg_pool1d", "global_avg_pool2d", "global_avg_pool3d",
+    "global_avg_pool1d_backward", "global_avg_pool2d_backward", "global_avg_pool3d_backward",
+    "max_unpool1d", "max_unpool2d", "max_unpool3d",
 ]
 
 _SUPPORTED_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
@@ -383,3 +406,329 @@ def avg_pool3d_backward(grad_output, input_shape, kernel_size, stride=None, padd
     """Gradient of 3-d average pooling: ``grad / divisor`` spread over each window."""
     return _avg_pool_backward(3, grad_output, input_shape, kernel_size, stride, padding,
                               ceil_mode, count_include_pad, divisor_override)
+
+
+# --------------------------------------------------------------------------------------
+# Adaptive and global pooling
+# --------------------------------------------------------------------------------------
+
+def adaptive_window(o, out_size, in_size):
+    """``range`` of the input positions pooled by output ``o`` along one dimension.
+
+    >>> [adaptive_window(o, 3, 5) for o in range(3)]
+    [range(0, 2), range(1, 4), range(3, 5)]
+    """
+    return range((o * in_size) // out_size, -((-(o + 1) * in_size) // out_size))
+
+
+def _adaptive_output_size(output_size, spatial):
+    if isinstance(output_size, (tuple, list)):
+        if len(output_size) != len(spatial):
+            raise ValueError(f"output_size must have {len(spatial)} elements, got {output_size!r}")
+        sizes = tuple(L if o is None else operator.index(o) for o, L in zip(output_size, spatial))
+    else:
+        sizes = (operator.index(output_size),) * len(spatial)
+    if any(o < 1 for o in sizes):
+        raise ValueError(f"output_size must be positive, got {output_size!r}")
+    return sizes
+
+
+def _adaptive_max_pool(n_dims, input, output_size, return_indices):
+    planes, lead_shape = _as_planes(input, n_dims)
+    spatial = planes.shape[1:]
+    out_shape = _adaptive_output_size(output_size, spatial)
+    values = np.empty((planes.shape[0],) + out_shape, dtype=planes.dtype)
+    indices = np.empty((planes.shape[0],) + out_shape, dtype=np.int64)
+    for out_pos in itertools.product(*(range(o) for o in out_shape)):
+        windows = [adaptive_window(o, O, L) for o, O, L in zip(out_pos, out_shape, spatial)]
+        best = None
+        for in_pos in itertools.product(*windows):  # raster order
+            v = planes[(slice(None),) + in_pos]
+            flat = _flat_index(in_pos, spatial)
+            if best is None:
+                best, best_index = v.copy(), np.full(planes.shape[0], flat, dtype=np.int64)
+            else:
+                take = (v > best) | np.isnan(v)   # first maximum, last NaN
+                best = np.where(take, v, best)
+                best_index = np.where(take, flat, best_index)
+        values[(slice(None),) + out_pos] = best
+        indices[(slice(None),) + out_pos] = best_index
+    values = values.reshape(lead_shape + out_shape)
+    indices = indices.reshape(lead_shape + out_shape)
+    return (values, indices) if return_indices else values
+
+
+def _ceil_log2(x):
+    """PyTorch's ``utils::CeilLog2``: 1 for x <= 2, else ceil(log2(x))."""
+    return 1 if x <= 2 else (x - 1).bit_length()
+
+
+def _multi_row_sum(rows):
+    """PyTorch's ``multi_row_sum``: ``rows`` is ``(P, size, ...)``; sums over ``size`` in a
+    cascade of 4 accumulator levels, so that only partial sums of similar size are added."""
+    shape = (rows.shape[0],) + rows.shape[2:]
+    size = rows.shape[1]
+    level_power = max(4, _ceil_log2(size) // 4)
+    level_step = 1 << level_power
+    level_mask = level_step - 1
+    acc = [np.zeros(shape, rows.dtype) for _ in range(4)]
+    i = 0
+    while i + level_step <= size:
+        for _ in range(level_step):       # a block of level_step rows into level 0
+            acc[0] = acc[0] + rows[:, i]
+            i += 1
+        for j in range(1, 4):             # carry up while the counter wraps
+            acc[j] = acc[j] + acc[j - 1]
+            acc[j - 1] = np.zeros(shape, rows.dtype)
+            if i & (level_mask << (j * level_power)):
+                break
+    while i < size:
+        acc[0] = acc[0] + rows[:, i]
+        i += 1
+    for j in range(1, 4):
+        acc[0] = acc[0] + acc[j]
+    return acc[0]
+
+
+def _row_sum(items):
+    """PyTorch's ``row_sum``: ``items`` is ``(P, size, ...)``, read as rows of 4 items
+    summed by ``_multi_row_sum``, then the leftover items, then the 4 partial sums."""
+    planes, size = items.shape[:2]
+    whole = size // 4
+    partial = _multi_row_sum(items[:, :whole * 4].reshape((planes, whole, 4) + items.shape[2:]))
+    total = partial[:, 0]
+    for i in range(whole * 4, size):
+        total = total + items[:, i]
+    for k in range(1, 4):
+        total = total + partial[:, k]
+    return total
+
+
+def _torch_sum(planes):
+    """PyTorch's CPU sum of each row of the C-contiguous ``(P, n)`` array ``planes``.
+
+    With its AVX2 kernels PyTorch reads a row of ``n >= V`` elements as ``n // V`` vectors of
+    ``V`` lanes (8 float32 or 4 float64), sums those with ``_row_sum``, then adds to 0 the
+    ``n % V`` leftover elements and then the V lanes; for ``n < V`` it runs ``_row_sum`` on
+    the scalars. (With more than one thread PyTorch splits a lone row of 32768 or more
+    elements between the threads; this is its one-thread order.)
+    """
+    count, n = planes.shape
+    lanes = 8 if planes.dtype == np.float32 else 4
+    with np.errstate(invalid="ignore", over="ignore"):
+        if n < lanes:
+            return np.zeros(count, planes.dtype) + _row_sum(planes)
+        vectors = n // lanes
+        lane_sums = _row_sum(planes[:, :vectors * lanes].reshape(count, vectors, lanes))
+        total = np.zeros(count, planes.dtype)
+        for k in range(vectors * lanes, n):
+            total = total + planes[:, k]
+        for k in range(lanes):
+            total = total + lane_sums[:, k]
+        return np.zeros(count, planes.dtype) + total
+
+
+def _adaptive_avg_pool(n_dims, input, output_size):
+    planes, lead_shape = _as_planes(input, n_dims)
+    spatial = planes.shape[1:]
+    out_shape = _adaptive_output_size(output_size, spatial)
+    dtype = planes.dtype.type
+    if out_shape == (1,) * n_dims:   # PyTorch: input.mean(spatial dims)
+        flat = np.ascontiguousarray(planes).reshape(planes.shape[0], int(np.prod(spatial)))
+        output = _torch_sum(flat) / dtype(flat.shape[1])
+        return output.reshape(lead_shape + out_shape)
+    output = np.empty((planes.shape[0],) + out_shape, dtype=planes.dtype)
+    for out_pos in itertools.product(*(range(o) for o in out_shape)):
+        windows = [adaptive_window(o, O, L) for o, O, L in zip(out_pos, out_shape, spatial)]
+        total = np.zeros(planes.shape[0], dtype=planes.dtype)
+        with np.errstate(invalid="ignore", over="ignore"):
+            for in_pos in itertools.product(*windows):   # raster order, in the dtype
+                total = total + planes[(slice(None),) + in_pos]
+            for window in windows:                        # sum / kd / kh / kw
+                total = total / dtype(len(window))
+        output[(slice(None),) + out_pos] = total
+    return output.reshape(lead_shape + out_shape)
+
+
+def _adaptive_avg_pool_backward(n_dims, grad_output, input_shape):
+    grad_output = np.asarray(grad_output)
+    _check_dtype(grad_output, "grad_output")
+    input_shape = tuple(operator.index(n) for n in input_shape)
+    if (len(input_shape) != grad_output.ndim
+            or input_shape[:-n_dims] != grad_output.shape[:-n_dims]):
+        raise ValueError(f"input_shape {input_shape} does not match grad_output shape "
+                         f"{grad_output.shape}")
+    spatial = input_shape[-n_dims:]
+    out_shape = grad_output.shape[-n_dims:]
+    dtype = grad_output.dtype.type
+    grads = grad_output.reshape((-1,) + out_shape)
+    grad_input = np.zeros((grads.shape[0],) + spatial, dtype=grad_output.dtype)
+    with np.errstate(invalid="ignore", over="ignore"):
+        if out_shape == (1,) * n_dims:   # PyTorch's mean backward: grad / plane size
+            delta = grads.reshape(-1) / dtype(np.prod(spatial))
+            grad_input[...] = delta.reshape((-1,) + (1,) * n_dims)
+            return grad_input.reshape(input_shape)
+        for out_pos in itertools.product(*(range(o) for o in out_shape)):
+            windows = [adaptive_window(o, O, L) for o, O, L in zip(out_pos, out_shape, spatial)]
+            delta = grads[(slice(None),) + out_pos]
+            for window in windows:
+                delta = delta / dtype(len(window))
+            for in_pos in itertools.product(*windows):
+                grad_input[(slice(None),) + in_pos] += delta
+    return grad_input.reshape(input_shape)
+
+
+def adaptive_max_pool1d(input, output_size, return_indices=False):
+    """1-d adaptive max pooling of ``(N, C, L)`` or ``(C, L)``; see the module docstring.
+
+    >>> adaptive_max_pool1d(np.array([[1.0, np.nan, 5.0, np.nan, 2.0]]), 3, True)
+    (array([[nan, nan, nan]]), array([[1, 3, 3]]))
+    """
+    return _adaptive_max_pool(1, input, output_size, return_indices)
+
+
+def adaptive_max_pool2d(input, output_size, return_indices=False):
+    """2-d adaptive max pooling of ``(N, C, H, W)`` or ``(C, H, W)``; indices ``h*W + w``."""
+    return _adaptive_max_pool(2, input, output_size, return_indices)
+
+
+def adaptive_max_pool3d(input, output_size, return_indices=False):
+    """3-d adaptive max pooling; indices ``(d*H + h)*W + w``."""
+    return _adaptive_max_pool(3, input, output_size, return_indices)
+
+
+def adaptive_max_pool1d_backward(grad_output, indices, input_shape):
+    """Gradient of 1-d adaptive max pooling: each output gradient is added at its index."""
+    return _max_pool_backward(1, grad_output, indices, input_shape)
+
+
+def adaptive_max_pool2d_backward(grad_output, indices, input_shape):
+    """Gradient of 2-d adaptive max pooling: each output gradient is added at its index."""
+    return _max_pool_backward(2, grad_output, indices, input_shape)
+
+
+def adaptive_max_pool3d_backward(grad_output, indices, input_shape):
+    """Gradient of 3-d adaptive max pooling: each output gradient is added at its index."""
+    return _max_pool_backward(3, grad_output, indices, input_shape)
+
+
+def adaptive_avg_pool1d(input, output_size):
+    """1-d adaptive average pooling; see the module docstring.
+
+    >>> adaptive_avg_pool1d(np.array([[1.0, 2.0, 3.0, 4.0, 5.0]]), 3)
+    array([[1.5, 3. , 4.5]])
+    """
+    return _adaptive_avg_pool(1, input, output_size)
+
+
+def adaptive_avg_pool2d(input, output_size):
+    """2-d adaptive average pooling: ``sum / kh / kw`` per window."""
+    return _adaptive_avg_pool(2, input, output_size)
+
+
+def adaptive_avg_pool3d(input, output_size):
+    """3-d adaptive average pooling: ``sum / kd / kh / kw`` per window."""
+    return _adaptive_avg_pool(3, input, output_size)
+
+
+def adaptive_avg_pool1d_backward(grad_output, input_shape):
+    """Gradient of 1-d adaptive average pooling (output size from ``grad_output``).
+
+    >>> adaptive_avg_pool1d_backward(np.ones((1, 3)), (1, 5))
+    array([[0.5       , 0.83333333, 0.33333333, 0.83333333, 0.5       ]])
+    """
+    return _adaptive_avg_pool_backward(1, grad_output, input_shape)
+
+
+def adaptive_avg_pool2d_backward(grad_output, input_shape):
+    """Gradient of 2-d adaptive average pooling (output size from ``grad_output``)."""
+    return _adaptive_avg_pool_backward(2, grad_output, input_shape)
+
+
+def adaptive_avg_pool3d_backward(grad_output, input_shape):
+    """Gradient of 3-d adaptive average pooling (output size from ``grad_output``)."""
+    return _adaptive_avg_pool_backward(3, grad_output, input_shape)
+
+
+def global_max_pool1d(input, return_indices=False):
+    """``adaptive_max_pool1d(input, 1, return_indices)``."""
+    return _adaptive_max_pool(1, input, 1, return_indices)
+
+
+def global_max_pool2d(input, return_indices=False):
+    """``adaptive_max_pool2d(input, 1, return_indices)``."""
+    return _adaptive_max_pool(2, input, 1, return_indices)
+
+
+def global_max_pool3d(input, return_indices=False):
+    """``adaptive_max_pool3d(input, 1, return_indices)``."""
+    return _adaptive_max_pool(3, input, 1, return_indices)
+
+
+global_max_pool1d_backward = adaptive_max_pool1d_backward
+global_max_pool2d_backward = adaptive_max_pool2d_backward
+global_max_pool3d_backward = adaptive_max_pool3d_backward
+
+
+def global_avg_pool1d(input):
+    """``adaptive_avg_pool1d(input, 1)``: PyTorch's mean of each plane."""
+    return _adaptive_avg_pool(1, input, 1)
+
+
+def global_avg_pool2d(input):
+    """``adaptive_avg_pool2d(input, 1)``: PyTorch's mean of each plane."""
+    return _adaptive_avg_pool(2, input, 1)
+
+
+def global_avg_pool3d(input):
+    """``adaptive_avg_pool3d(input, 1)``: PyTorch's mean of each plane."""
+    return _adaptive_avg_pool(3, input, 1)
+
+
+global_avg_pool1d_backward = adaptive_avg_pool1d_backward
+global_avg_pool2d_backward = adaptive_avg_pool2d_backward
+global_avg_pool3d_backward = adaptive_avg_pool3d_backward
+
+
+# --------------------------------------------------------------------------------------
+# Max unpooling
+# --------------------------------------------------------------------------------------
+
+def _max_unpool(n_dims, input, indices, kernel_size, stride, padding, output_size):
+    planes, lead_shape = _as_planes(input, n_dims)
+    kernel_size, stride, padding, _ = _params(n_dims, kernel_size, stride, padding, 1)
+    spatial = planes.shape[1:]
+    indices = np.asarray(indices).reshape(planes.shape[0], int(np.prod(spatial)))
+    if output_size is None:   # the size that pooling started from
+        out_shape = tuple((L - 1) * s - 2 * p + k
+                          for L, k, s, p in zip(spatial, kernel_size, stride, padding))
+    else:
+        out_shape = tuple(output_size)[-n_dims:]
+    values = planes.reshape(planes.shape[0], int(np.prod(spatial)))
+    plane_size = int(np.prod(out_shape))
+    if indices.size and (indices.min() < 0 or indices.max() >= plane_size):
+        raise ValueError("indices out of range")
+    output = np.zeros((planes.shape[0], plane_size), dtype=planes.dtype)
+    rows = np.arange(planes.shape[0])
+    for j in range(values.shape[1]):   # raster order: a repeated index keeps the last value
+        output[rows, indices[:, j]] = values[:, j]
+    return output.reshape(lead_shape + out_shape)
+
+
+def max_unpool1d(input, indices, kernel_size, stride=None, padding=0, output_size=None):
+    """Zeros of the pooled input's size with ``input`` put back at ``indices``.
+
+    >>> max_unpool1d(np.array([[1.0, 2.0, 3.0]]), np.array([[0, 0, 1]]), 2)
+    array([[2., 3., 0., 0., 0., 0.]])
+    """
+    return _max_unpool(1, input, indices, kernel_size, stride, padding, output_size)
+
+
+def max_unpool2d(input, indices, kernel_size, stride=None, padding=0, output_size=None):
+    """2-d max unpooling; see ``max_unpool1d``."""
+    return _max_unpool(2, input, indices, kernel_size, stride, padding, output_size)
+
+
+def max_unpool3d(input, indices, kernel_size, stride=None, padding=0, output_size=None):
+    """3-d max unpooling; see ``max_unpool1d``."""
+    return _max_unpool(3, input, indices, kernel_size, stride, padding, output_size)

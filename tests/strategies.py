@@ -198,3 +198,55 @@ def pool_cases(draw, n_dims, kind, max_spatial=9, dtypes=DTYPES, layouts=LAYOUTS
         kwargs["divisor_override"] = draw(st.one_of(st.none(), st.integers(1, 20)))
     return PoolCase(n_dims, kind, x, kwargs, kernel_size, stride, padding, dilation,
                     lead + out_spatial, seed)
+
+
+# --------------------------------------------------------------------------------------
+# Adaptive pooling
+# --------------------------------------------------------------------------------------
+
+@dataclasses.dataclass
+class AdaptiveCase:
+    n_dims: int
+    x: np.ndarray             # the input, in its drawn memory layout
+    output_size: object       # as a user writes it: an int, or a tuple/list with None entries
+    out_shape: tuple          # full output shape, batch and channel axes included
+    seed: int
+
+    @property
+    def out_spatial(self):
+        return self.out_shape[-self.n_dims:]
+
+
+@st.composite
+def adaptive_cases(draw, n_dims, max_spatial=9, max_output=12, dtypes=DTYPES, layouts=LAYOUTS,
+                   value_modes=VALUE_MODES, max_batch=3, batched=None):
+    """A valid adaptive pooling problem: outputs smaller than, equal to and larger than the
+    input, divisors of it (the uniform-width path) and all-ones (the global path)."""
+    spatial = tuple(draw(st.integers(1, max_spatial)) for _ in range(n_dims))
+    sizes = []
+    for length in spatial:
+        divisors = [d for d in range(1, length + 1) if length % d == 0]
+        sizes.append(draw(st.one_of(st.integers(1, max_output), st.sampled_from(divisors),
+                                    st.just(1))))
+    if draw(st.integers(0, 7)) == 0:
+        sizes = [1] * n_dims
+    out_spatial = tuple(sizes)
+    if len(set(sizes)) == 1 and draw(st.booleans()):
+        output_size = sizes[0]
+    else:
+        entries = [None if size == length and draw(st.booleans()) else size
+                   for size, length in zip(sizes, spatial)]
+        output_size = draw(st.sampled_from([tuple, list]))(entries)
+
+    if batched is None:
+        batched = draw(st.booleans())
+    channels = draw(st.integers(1, 3))
+    lead = (draw(st.integers(0, max_batch)), channels) if batched else (channels,)
+    dtype = draw(st.sampled_from(dtypes))
+    mode = draw(st.sampled_from(value_modes))
+    seed = draw(st.integers(0, 2**32 - 1))
+    layout = draw(st.sampled_from(layouts))
+    readonly = draw(st.booleans())
+    x = with_layout(make_values(lead + spatial, dtype, mode, seed), layout, readonly,
+                    channel_axis=len(lead) - 1)
+    return AdaptiveCase(n_dims, x, output_size, lead + out_spatial, seed)

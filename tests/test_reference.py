@@ -16,7 +16,7 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from cypool import reference
-from strategies import make_values, pool_cases
+from strategies import adaptive_cases, make_values, pool_cases
 
 
 @pytest.fixture(params=["reference", "cypool"])
@@ -253,3 +253,95 @@ def test_reference_matches_torch_on_medium_arrays(n_dims, dtype):
                     expected = expected[..., 0, :]
                 actual = reference.__dict__[f"avg_pool{n_dims}d"](x, k, s, p, **kwargs)
                 np.testing.assert_array_equal(actual, expected)
+
+
+# --------------------------------------------------------------------------------------
+# Adaptive and global pooling: the reference against PyTorch
+# --------------------------------------------------------------------------------------
+
+@pytest.fixture
+def torch_one_thread():
+    """torch, running one thread: PyTorch sums a lone big plane in another order with more
+    (cypool matches its one-thread order for any thread count)."""
+    torch = pytest.importorskip("torch")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield torch
+    torch.set_num_threads(threads)
+
+
+@pytest.mark.parametrize("n_dims", [1, 2, 3])
+@given(data=st.data())
+def test_reference_adaptive_pooling_matches_torch(n_dims, data):
+    torch = pytest.importorskip("torch")
+    case = data.draw(adaptive_cases(n_dims, max_spatial=11, max_output=14))
+    F = torch.nn.functional
+    # torch's 1-d ops take no None entries: give them the resolved size.
+    torch_size = case.out_spatial if n_dims == 1 else case.output_size
+    x = torch.from_numpy(case.x.copy()).requires_grad_(True)
+    values, indices = getattr(F, f"adaptive_max_pool{n_dims}d")(x, torch_size, True)
+    expected = reference.__dict__[f"adaptive_max_pool{n_dims}d"](case.x, case.output_size, True)
+    np.testing.assert_array_equal(expected[0], values.detach().numpy(), strict=True)
+    np.testing.assert_array_equal(expected[1], indices.numpy(), strict=True)
+    grad = make_values(case.out_shape, case.x.dtype, "normal", case.seed + 1)
+    values.backward(torch.from_numpy(grad))
+    np.testing.assert_array_equal(
+        reference.__dict__[f"adaptive_max_pool{n_dims}d_backward"](grad, expected[1],
+                                                                  case.x.shape),
+        x.grad.numpy(), strict=True)
+
+    x = torch.from_numpy(case.x.copy()).requires_grad_(True)
+    output = getattr(F, f"adaptive_avg_pool{n_dims}d")(x, torch_size)
+    np.testing.assert_array_equal(
+        reference.__dict__[f"adaptive_avg_pool{n_dims}d"](case.x, case.output_size),
+        output.detach().numpy(), strict=True)
+    output.backward(torch.from_numpy(grad))
+    np.testing.assert_array_equal(
+        reference.__dict__[f"adaptive_avg_pool{n_dims}d_backward"](grad, case.x.shape),
+        x.grad.numpy(), strict=True)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_reference_global_average_sum_order_matches_torch(torch_one_thread, dtype):
+    """Plane sizes through every branch of PyTorch's cascade sum: below one vector, whole
+    and partial vectors and ilp rows, one or more level-0 blocks, carries between levels."""
+    torch = torch_one_thread
+    rng = np.random.default_rng(0)
+    sizes = list(range(1, 80)) + [127, 128, 129, 511, 512, 513, 1023, 1024, 2049, 4095,
+                                  8192, 16383, 65537, 100003]
+    for n in sizes:
+        x = (rng.standard_normal((2, 3, n)) * 10.0 ** rng.integers(-5, 6, (2, 3, n)))
+        x = x.astype(dtype)
+        x[0, 0] = -0.0
+        expected = torch.nn.functional.adaptive_avg_pool1d(torch.from_numpy(x), 1).numpy()
+        actual = reference.global_avg_pool1d(x)
+        np.testing.assert_array_equal(actual, expected, strict=True)
+        np.testing.assert_array_equal(np.signbit(actual), np.signbit(expected))
+    x = (rng.standard_normal((2, 4, 33, 35)) * 100).astype(dtype)
+    expected = torch.nn.functional.adaptive_avg_pool2d(torch.from_numpy(x), 1).numpy()
+    np.testing.assert_array_equal(reference.global_avg_pool2d(x), expected, strict=True)
+
+
+@pytest.mark.parametrize("n_dims", [1, 2, 3])
+@given(data=st.data())
+def test_reference_max_unpool_matches_torch(n_dims, data):
+    """Random indices with repeats: the last in raster order wins in PyTorch's one-thread
+    loop (with more threads it splits planes at arbitrary points)."""
+    torch = pytest.importorskip("torch")
+    case = data.draw(pool_cases(n_dims, "max", max_spatial=9))
+    values = reference.__dict__[f"max_pool{n_dims}d"](case.x, **case.kwargs)
+    window = dict(kernel_size=case.kernel_size, stride=case.stride, padding=case.padding)
+    sizes = [(o - 1) * s - 2 * p + k for o, k, s, p in
+             zip(values.shape[-n_dims:], case.kernel_size, case.stride, case.padding)]
+    assume(min(sizes) >= 1)
+    indices = np.random.default_rng(case.seed).integers(0, int(np.prod(sizes)),
+                                                        size=values.shape)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        expected = getattr(torch.nn.functional, f"max_unpool{n_dims}d")(
+            torch.from_numpy(values), torch.from_numpy(indices), **window).numpy()
+    finally:
+        torch.set_num_threads(threads)
+    actual = reference.__dict__[f"max_unpool{n_dims}d"](values, indices, **window)
+    np.testing.assert_array_equal(actual, expected, strict=True)

@@ -5,7 +5,14 @@ import numpy as np
 
 import cypool
 
-from .cases import AVG_CASES, MAX_CASES, THREADS, make_case
+from .cases import (
+    ADAPTIVE_CASES,
+    AVG_CASES,
+    MAX_CASES,
+    THREADS,
+    make_adaptive_case,
+    make_case,
+)
 
 
 class MaxPool:
@@ -70,6 +77,63 @@ class AvgPool:
 
     def peakmem_backward(self, case, threads):
         self.backward(self.grad, self.x.shape, **self.window, **self.extra, n_threads=threads)
+
+
+class _Adaptive:
+    """Adaptive pooling to the case's output size; global pooling when that is 1."""
+
+    params = (list(ADAPTIVE_CASES), THREADS)
+    param_names = ["case", "threads"]
+    timeout = 120
+    kind = None
+
+    def setup(self, case, threads):
+        self.x, n_dims, output_size = make_adaptive_case(case)
+        if output_size == 1:
+            name, self.size = f"global_{self.kind}_pool{n_dims}d", ()
+        else:
+            name, self.size = f"adaptive_{self.kind}_pool{n_dims}d", (output_size,)
+        self.forward = getattr(cypool, name)
+        self.backward = getattr(cypool, name + "_backward")
+
+
+class AdaptiveMaxPool(_Adaptive):
+    kind = "max"
+
+    def setup(self, case, threads):
+        super().setup(case, threads)
+        self.values, self.indices = self.forward(self.x, *self.size, return_indices=True)
+        self.grad = np.ones_like(self.values)
+
+    def time_forward_with_indices(self, case, threads):
+        self.forward(self.x, *self.size, return_indices=True, n_threads=threads)
+
+    def time_forward_values_only(self, case, threads):
+        self.forward(self.x, *self.size, n_threads=threads)
+
+    def time_backward(self, case, threads):
+        self.backward(self.grad, self.indices, self.x.shape, n_threads=threads)
+
+    def peakmem_forward_with_indices(self, case, threads):
+        self.forward(self.x, *self.size, return_indices=True, n_threads=threads)
+
+
+class AdaptiveAvgPool(_Adaptive):
+    kind = "avg"
+
+    def setup(self, case, threads):
+        super().setup(case, threads)
+        self.result = self.forward(self.x, *self.size)
+        self.grad = np.ones_like(self.result)
+
+    def time_forward(self, case, threads):
+        self.forward(self.x, *self.size, n_threads=threads)
+
+    def time_backward(self, case, threads):
+        self.backward(self.grad, self.x.shape, n_threads=threads)
+
+    def peakmem_backward(self, case, threads):
+        self.backward(self.grad, self.x.shape, n_threads=threads)
 
 
 class MemoryFloor:

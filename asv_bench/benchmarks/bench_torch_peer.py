@@ -2,7 +2,16 @@
 both side by side. Skipped (NotImplementedError in setup) when torch is not importable: it is
 a benchmark peer, never a dependency of cypool."""
 
-from .cases import AVG_CASES, MAX_CASES, THREADS, make_case, torch_backward
+from .cases import (
+    ADAPTIVE_CASES,
+    AVG_CASES,
+    MAX_CASES,
+    THREADS,
+    make_adaptive_case,
+    make_case,
+    torch_adaptive_backward,
+    torch_backward,
+)
 
 
 class _TorchPeer:
@@ -51,3 +60,50 @@ class TorchAvgPool(_TorchPeer):
 
     def time_forward(self, case, threads):
         self.functional(self.x, **self.window, **self.extra)
+
+
+class _TorchAdaptivePeer:
+    """PyTorch's adaptive pooling (what cypool's global_* equals for output size 1)."""
+
+    kind = None
+    params = (list(ADAPTIVE_CASES), THREADS)
+    param_names = ["case", "threads"]
+    timeout = 120
+
+    def setup(self, case, threads):
+        try:
+            import torch
+        except ImportError:
+            raise NotImplementedError("torch is not installed") from None
+        torch.set_num_threads(threads)
+        x, n_dims, self.output_size = make_adaptive_case(case)
+        self.x = torch.from_numpy(x)
+        self.functional = getattr(torch.nn.functional, f"adaptive_{self.kind}_pool{n_dims}d")
+        indices = None
+        if self.kind == "max":
+            values, indices = self.functional(self.x, self.output_size, return_indices=True)
+        else:
+            values = self.functional(self.x, self.output_size)
+        self.backward = torch_adaptive_backward(torch, self.kind, self.x,
+                                                torch.ones_like(values), indices, n_dims,
+                                                self.output_size)
+
+    def time_backward(self, case, threads):
+        self.backward()
+
+
+class TorchAdaptiveMaxPool(_TorchAdaptivePeer):
+    kind = "max"
+
+    def time_forward_with_indices(self, case, threads):
+        self.functional(self.x, self.output_size, return_indices=True)
+
+    def time_forward_values_only(self, case, threads):
+        self.functional(self.x, self.output_size)
+
+
+class TorchAdaptiveAvgPool(_TorchAdaptivePeer):
+    kind = "avg"
+
+    def time_forward(self, case, threads):
+        self.functional(self.x, self.output_size)

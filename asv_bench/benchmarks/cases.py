@@ -60,3 +60,39 @@ def torch_backward(torch, kind, x, grad, indices, n_dims, window, extra):
     op = getattr(torch.ops.aten, f"avg_pool{spatial}d_backward")
     count_include_pad = extra.get("count_include_pad", True)
     return lambda: op(grad, x, kernel, stride, padding, ceil_mode, count_include_pad, None)
+
+
+# Adaptive pooling: (input shape, output_size); output_size 1 is global pooling, measured
+# through global_*_pool (the same kernels as adaptive_*_pool(x, 1)).
+ADAPTIVE_CASES = {
+    "adaptive_14_to_7": ((32, 512, 14, 14), 7),
+    "adaptive_odd_to_7": ((16, 64, 57, 43), 7),
+    "global_7x7": ((32, 2048, 7, 7), 1),
+    "global_big_image": ((1, 3, 2048, 2048), 1),
+}
+
+
+def make_adaptive_case(name):
+    """(float32 input array, n spatial dims, output_size)."""
+    shape, output_size = ADAPTIVE_CASES[name]
+    x = np.random.default_rng(0).random(shape, dtype=np.float32)
+    return x, len(shape) - 2, output_size
+
+
+def torch_adaptive_backward(torch, kind, x, grad, indices, n_dims, output_size):
+    """A zero-argument call of the backward PyTorch's autograd runs for adaptive pooling
+    (``torch`` is passed in, so that this file never needs it): its adaptive backward op,
+    with 1-d as 2-d of unit height, or for average pooling to an all-ones size the backward
+    of the mean PyTorch computes there."""
+    if kind == "avg" and output_size == 1:
+        count = int(np.prod(x.shape[-n_dims:]))
+        return lambda: grad.expand(x.shape) / count
+    if n_dims == 1:
+        grad, x = grad[..., None, :], x[..., None, :]
+        indices = None if indices is None else indices[..., None, :]
+    spatial = max(n_dims, 2)
+    if kind == "max":
+        op = getattr(torch.ops.aten, f"adaptive_max_pool{spatial}d_backward")
+        return lambda: op(grad, x, indices)
+    op = getattr(torch.ops.aten, f"_adaptive_avg_pool{spatial}d_backward")
+    return lambda: op(grad, x)

@@ -1,0 +1,828 @@
+# Adaptive and global pooling kernels: one source for every dtype (fused `floating`, `index_t`)
+# and every ISA level; each cypool/_kernels_<level>.pyx includes this file after _kernels.pxi,
+# whose row helpers (max_width_shapes, avg_width_shapes, next_row, ROW_BLOCK) it reuses.
+#
+# Adaptive windows (PyTorch's): along an axis of input length L and output length O, output o
+# covers [floor(o*L/O), ceil((o+1)*L/O)). When O divides L every window is [o*k, o*k + k) with
+# k = L/O: the width then takes the vectorised fixed-window row helpers, else a scalar path.
+# The Python wrappers validate everything; kernels trust their arguments.
+
+import numpy as np
+#
+# Rules, as PyTorch 2.13 CPU computes them (each checked bit for bit by the tests):
+# - Max: taps in raster order, `v > best or isnan(v)` replaces (first maximum, last NaN).
+# - Average: sum from +0 in the input dtype in raster order, then `sum / kd / kh / kw` (three
+#   true divisions, in that order; 1-d and 2-d have kd = kh = 1 or kd = 1, and x / 1 is exact).
+# - Average backward: each input element sums `g / kd / kh / kw` of the outputs covering it in
+#   output raster order (a gather: deterministic, no zeroing pass, no write conflicts).
+# - Global average (and adaptive average to an all-ones output, which PyTorch computes as
+#   `input.mean(spatial axes)`): PyTorch's cascade sum of each plane, then one division by the
+#   plane size; backward `g / plane size`. See torch_plane_sum.
+
+cdef struct AdaptiveWindow:
+    Py_ssize_t in_size[3]
+    Py_ssize_t out_size[3]
+    # in_size[2] // out_size[2] when out_size[2] divides in_size[2], else 0.
+    Py_ssize_t uniform_width
+
+
+cdef AdaptiveWindow make_adaptive_window(tuple in_size, tuple out_size) except *:
+    cdef AdaptiveWindow window
+    cdef int axis
+    for axis in range(3):
+        window.in_size[axis] = in_size[axis]
+        window.out_size[axis] = out_size[axis]
+    window.uniform_width = 0
+    if window.in_size[2] % window.out_size[2] == 0:
+        window.uniform_width = window.in_size[2] // window.out_size[2]
+    return window
+
+
+cdef inline Py_ssize_t adaptive_start(Py_ssize_t o, Py_ssize_t out_size,
+                                      Py_ssize_t in_size) noexcept nogil:
+    return (o * in_size) // out_size
+
+
+cdef inline Py_ssize_t adaptive_stop(Py_ssize_t o, Py_ssize_t out_size,
+                                     Py_ssize_t in_size) noexcept nogil:
+    return ((o + 1) * in_size + out_size - 1) // out_size
+
+
+cdef inline void adaptive_covering(Py_ssize_t i, Py_ssize_t out_size, Py_ssize_t in_size,
+                                   Py_ssize_t* first, Py_ssize_t* stop) noexcept nogil:
+    """Outputs o in [first, stop) whose window holds input position i:
+    start(o) <= i  <=>  o < ceil((i+1)*O/L);  stop(o) > i  <=>  o >= floor(i*O/L)."""
+    first[0] = (i * out_size) // in_size
+    stop[0] = ((i + 1) * out_size + in_size - 1) // in_size
+
+
+# ---------------------------------------------------------------------------------------------
+# Adaptive max pooling, forward.
+
+cdef inline void adaptive_max_uniform_pass(const floating* plane, Py_ssize_t row_start,
+                                           Py_ssize_t k, floating* values, index_t* indices,
+                                           Py_ssize_t out_width, bint is_first) noexcept nogil:
+    """One input row's taps for every column of a uniform-width row (windows k wide, step k)."""
+    if indices != NULL:
+        if is_first:
+            max_width_shapes(plane, row_start, k, k, 1, values, indices, 0, out_width, True,
+                             True)
+        else:
+            max_width_shapes(plane, row_start, k, k, 1, values, indices, 0, out_width, False,
+                             True)
+    else:
+        if is_first:
+            max_width_shapes(plane, row_start, k, k, 1, values, indices, 0, out_width, True,
+                             False)
+        else:
+            max_width_shapes(plane, row_start, k, k, 1, values, indices, 0, out_width, False,
+                             False)
+
+
+cdef inline void adaptive_max_row(const floating* plane, floating* values, index_t* indices,
+                                  const AdaptiveWindow* w, Py_ssize_t od,
+                                  Py_ssize_t oh) noexcept nogil:
+    cdef Py_ssize_t H = w.in_size[1], W = w.in_size[2], out_width = w.out_size[2]
+    cdef Py_ssize_t d0 = adaptive_start(od, w.out_size[0], w.in_size[0])
+    cdef Py_ssize_t d1 = adaptive_stop(od, w.out_size[0], w.in_size[0])
+    cdef Py_ssize_t h0 = adaptive_start(oh, w.out_size[1], H)
+    cdef Py_ssize_t h1 = adaptive_stop(oh, w.out_size[1], H)
+    cdef Py_ssize_t d, h, iw, ow, w0, w1, position, best_position
+    cdef floating value, best
+    cdef bint take, is_first = True
+    if w.uniform_width > 0:
+        # Rows of the window in raster order, each row's taps left to right.
+        for d in range(d0, d1):
+            for h in range(h0, h1):
+                adaptive_max_uniform_pass(plane, (d * H + h) * W, w.uniform_width, values,
+                                          indices, out_width, is_first)
+                is_first = False
+        return
+    for ow in range(out_width):
+        w0 = adaptive_start(ow, out_width, W)
+        w1 = adaptive_stop(ow, out_width, W)
+        best_position = (d0 * H + h0) * W + w0
+        best = plane[best_position]
+        for d in range(d0, d1):
+            for h in range(h0, h1):
+                for iw in range(w0, w1):
+                    position = (d * H + h) * W + iw
+                    value = plane[position]
+                    take = max_takes(value, best)
+                    best = value if take else best
+                    best_position = position if take else best_position
+        values[ow] = best
+        if indices != NULL:
+            indices[ow] = best_position
+
+
+cdef void adaptive_max_rows(const floating* input, floating* values, index_t* indices,
+                            const AdaptiveWindow* w, Py_ssize_t n_planes,
+                            int n_threads) noexcept nogil:
+    """Every output row of every plane, ROW_BLOCK consecutive rows per parallel task;
+    `indices` may be NULL (values only)."""
+    cdef Py_ssize_t in_plane_size = w.in_size[0] * w.in_size[1] * w.in_size[2]
+    cdef Py_ssize_t out_width = w.out_size[2]
+    cdef Py_ssize_t n_rows = n_planes * w.out_size[0] * w.out_size[1]
+    cdef Py_ssize_t block, row, stop, plane, od, oh
+    for block in prange((n_rows + ROW_BLOCK - 1) // ROW_BLOCK, schedule="static",
+                        num_threads=n_threads):
+        row = block * ROW_BLOCK
+        stop = min(row + ROW_BLOCK, n_rows)
+        oh = row % w.out_size[1]
+        od = (row // w.out_size[1]) % w.out_size[0]
+        plane = row // (w.out_size[1] * w.out_size[0])
+        while row < stop:
+            adaptive_max_row(input + plane * in_plane_size, values + row * out_width,
+                             (indices + row * out_width) if indices != NULL else NULL, w,
+                             od, oh)
+            next_row(&plane, &od, &oh, w.out_size[0], w.out_size[1])
+            row = row + 1
+
+
+def adaptive_max_pool_forward(const floating[:, :, :, ::1] input,
+                              floating[:, :, :, ::1] values_out,
+                              index_t[:, :, :, ::1] indices_out, int n_threads):
+    """Adaptive max pooling with argmax over (planes, D, H, W) -> (planes, OD, OH, OW)."""
+    cdef AdaptiveWindow w = make_adaptive_window(tuple(input.shape)[1:4],
+                                                 tuple(values_out.shape)[1:4])
+    with nogil:
+        adaptive_max_rows(&input[0, 0, 0, 0], &values_out[0, 0, 0, 0],
+                          &indices_out[0, 0, 0, 0], &w, input.shape[0], n_threads)
+
+
+def adaptive_max_pool_forward_values(const floating[:, :, :, ::1] input,
+                                     floating[:, :, :, ::1] values_out, int n_threads):
+    """Adaptive max pooling without the argmax: the same rule, less memory traffic."""
+    cdef AdaptiveWindow w = make_adaptive_window(tuple(input.shape)[1:4],
+                                                 tuple(values_out.shape)[1:4])
+    with nogil:
+        adaptive_max_rows(&input[0, 0, 0, 0], &values_out[0, 0, 0, 0], <int64_t*>NULL, &w,
+                          input.shape[0], n_threads)
+
+
+# ---------------------------------------------------------------------------------------------
+# Adaptive average pooling, forward and backward.
+
+cdef inline void adaptive_avg_uniform_pass(const floating* plane, Py_ssize_t row_start,
+                                           Py_ssize_t k, floating* sums, Py_ssize_t out_width,
+                                           bint is_first) noexcept nogil:
+    if is_first:
+        avg_width_shapes(plane, row_start, k, k, sums, 0, out_width, True)
+    else:
+        avg_width_shapes(plane, row_start, k, k, sums, 0, out_width, False)
+
+
+cdef inline void adaptive_avg_row(const floating* plane, floating* out,
+                                  const AdaptiveWindow* w, Py_ssize_t od,
+                                  Py_ssize_t oh) noexcept nogil:
+    cdef Py_ssize_t H = w.in_size[1], W = w.in_size[2], out_width = w.out_size[2]
+    cdef Py_ssize_t d0 = adaptive_start(od, w.out_size[0], w.in_size[0])
+    cdef Py_ssize_t d1 = adaptive_stop(od, w.out_size[0], w.in_size[0])
+    cdef Py_ssize_t h0 = adaptive_start(oh, w.out_size[1], H)
+    cdef Py_ssize_t h1 = adaptive_stop(oh, w.out_size[1], H)
+    cdef floating depth_taps = <floating>(d1 - d0), height_taps = <floating>(h1 - h0)
+    cdef floating width_taps, total
+    cdef Py_ssize_t d, h, iw, ow, w0, w1
+    cdef bint is_first = True
+    if w.uniform_width > 0:
+        for d in range(d0, d1):
+            for h in range(h0, h1):
+                adaptive_avg_uniform_pass(plane, (d * H + h) * W, w.uniform_width, out,
+                                          out_width, is_first)
+                is_first = False
+        width_taps = <floating>w.uniform_width
+        for ow in range(out_width):
+            out[ow] = out[ow] / depth_taps / height_taps / width_taps
+        return
+    for ow in range(out_width):
+        w0 = adaptive_start(ow, out_width, W)
+        w1 = adaptive_stop(ow, out_width, W)
+        total = 0
+        for d in range(d0, d1):
+            for h in range(h0, h1):
+                for iw in range(w0, w1):
+                    total = total + plane[(d * H + h) * W + iw]
+        out[ow] = total / depth_taps / height_taps / <floating>(w1 - w0)
+
+
+cdef void adaptive_avg_rows(const floating* input, floating* out, const AdaptiveWindow* w,
+                            Py_ssize_t n_planes, int n_threads) noexcept nogil:
+    cdef Py_ssize_t in_plane_size = w.in_size[0] * w.in_size[1] * w.in_size[2]
+    cdef Py_ssize_t out_width = w.out_size[2]
+    cdef Py_ssize_t n_rows = n_planes * w.out_size[0] * w.out_size[1]
+    cdef Py_ssize_t block, row, stop, plane, od, oh
+    for block in prange((n_rows + ROW_BLOCK - 1) // ROW_BLOCK, schedule="static",
+                        num_threads=n_threads):
+        row = block * ROW_BLOCK
+        stop = min(row + ROW_BLOCK, n_rows)
+        oh = row % w.out_size[1]
+        od = (row // w.out_size[1]) % w.out_size[0]
+        plane = row // (w.out_size[1] * w.out_size[0])
+        while row < stop:
+            adaptive_avg_row(input + plane * in_plane_size, out + row * out_width, w, od, oh)
+            next_row(&plane, &od, &oh, w.out_size[0], w.out_size[1])
+            row = row + 1
+
+
+def adaptive_avg_pool_forward(const floating[:, :, :, ::1] input, floating[:, :, :, ::1] out,
+                              int n_threads):
+    """Adaptive average pooling over (planes, D, H, W) -> (planes, OD, OH, OW)."""
+    cdef AdaptiveWindow w = make_adaptive_window(tuple(input.shape)[1:4],
+                                                 tuple(out.shape)[1:4])
+    with nogil:
+        adaptive_avg_rows(&input[0, 0, 0, 0], &out[0, 0, 0, 0], &w, input.shape[0], n_threads)
+
+
+cdef inline void adaptive_spread_uniform(const floating* grad_output_row, floating* grad_row,
+                                         Py_ssize_t k, floating divisor_d, floating divisor_h,
+                                         Py_ssize_t out_width) noexcept nogil:
+    """Add g / kd / kh / k of every output column to its k input columns (disjoint windows,
+    so each input column gets one share per output row)."""
+    cdef Py_ssize_t ow, t
+    cdef floating delta, width_taps = <floating>k
+    for ow in range(out_width):
+        delta = grad_output_row[ow] / divisor_d / divisor_h / width_taps
+        for t in range(k):
+            grad_row[ow * k + t] = grad_row[ow * k + t] + delta
+
+
+cdef inline void adaptive_avg_backward_row(const floating* grad_plane, floating* grad_row,
+                                           const AdaptiveWindow* w, Py_ssize_t id,
+                                           Py_ssize_t ih) noexcept nogil:
+    cdef Py_ssize_t W = w.in_size[2], out_width = w.out_size[2], k = w.uniform_width
+    cdef Py_ssize_t od_first, od_stop, oh_first, oh_stop, od, oh, ow, iw, w0, w1
+    cdef floating divisor_d, divisor_h, delta
+    cdef const floating* grad_output_row
+    for iw in range(W):
+        grad_row[iw] = 0
+    adaptive_covering(id, w.out_size[0], w.in_size[0], &od_first, &od_stop)
+    adaptive_covering(ih, w.out_size[1], w.in_size[1], &oh_first, &oh_stop)
+    # Covering outputs in raster order (od, oh, then ow ascending): every input element sums
+    # its shares in PyTorch's scatter order.
+    for od in range(od_first, od_stop):
+        divisor_d = <floating>(adaptive_stop(od, w.out_size[0], w.in_size[0])
+                               - adaptive_start(od, w.out_size[0], w.in_size[0]))
+        for oh in range(oh_first, oh_stop):
+            divisor_h = <floating>(adaptive_stop(oh, w.out_size[1], w.in_size[1])
+                                   - adaptive_start(oh, w.out_size[1], w.in_size[1]))
+            grad_output_row = grad_plane + (od * w.out_size[1] + oh) * out_width
+            if k == 2:
+                adaptive_spread_uniform(grad_output_row, grad_row, 2, divisor_d, divisor_h,
+                                        out_width)
+            elif k > 0:
+                adaptive_spread_uniform(grad_output_row, grad_row, k, divisor_d, divisor_h,
+                                        out_width)
+            else:
+                for ow in range(out_width):
+                    w0 = adaptive_start(ow, out_width, W)
+                    w1 = adaptive_stop(ow, out_width, W)
+                    delta = (grad_output_row[ow] / divisor_d / divisor_h
+                             / <floating>(w1 - w0))
+                    for iw in range(w0, w1):
+                        grad_row[iw] = grad_row[iw] + delta
+
+
+cdef void adaptive_avg_backward_rows(const floating* grad_output, floating* grad_input,
+                                     const AdaptiveWindow* w, Py_ssize_t n_planes,
+                                     int n_threads) noexcept nogil:
+    """Every input row of every plane, ROW_BLOCK consecutive rows per parallel task."""
+    cdef Py_ssize_t out_plane_size = w.out_size[0] * w.out_size[1] * w.out_size[2]
+    cdef Py_ssize_t n_rows = n_planes * w.in_size[0] * w.in_size[1]
+    cdef Py_ssize_t block, row, stop, plane, id, ih
+    for block in prange((n_rows + ROW_BLOCK - 1) // ROW_BLOCK, schedule="static",
+                        num_threads=n_threads):
+        row = block * ROW_BLOCK
+        stop = min(row + ROW_BLOCK, n_rows)
+        ih = row % w.in_size[1]
+        id = (row // w.in_size[1]) % w.in_size[0]
+        plane = row // (w.in_size[1] * w.in_size[0])
+        while row < stop:
+            adaptive_avg_backward_row(grad_output + plane * out_plane_size,
+                                      grad_input + row * w.in_size[2], w, id, ih)
+            next_row(&plane, &id, &ih, w.in_size[0], w.in_size[1])
+            row = row + 1
+
+
+def adaptive_avg_pool_backward(const floating[:, :, :, ::1] grad_output,
+                               floating[:, :, :, ::1] grad_input, int n_threads):
+    """Gradient of adaptive average pooling: (planes, OD, OH, OW) -> (planes, D, H, W)."""
+    cdef AdaptiveWindow w = make_adaptive_window(tuple(grad_input.shape)[1:4],
+                                                 tuple(grad_output.shape)[1:4])
+    with nogil:
+        adaptive_avg_backward_rows(&grad_output[0, 0, 0, 0], &grad_input[0, 0, 0, 0], &w,
+                                   grad_input.shape[0], n_threads)
+
+
+# ---------------------------------------------------------------------------------------------
+# Global max pooling: the first maximum of each plane (or its last NaN), with its position.
+#
+# MAX_LANES interleaved running maxima (lane j sees positions = j mod MAX_LANES), each under
+# PyTorch's rule, vectorise; max_merge then combines lanes, chunks and tail elements. Under the
+# rule the answer is "the last NaN if there is one, else the first element equal to the
+# maximum", which any split reproduces when merges compare positions: so the result does not
+# depend on lanes, chunks or threads.
+
+cdef enum:
+    MAX_LANES = 16
+    # Planes below SMALL_PLANE elements are scanned INTERLEAVED_PLANES at a time.
+    SMALL_PLANE = 256
+    INTERLEAVED_PLANES = 8
+
+
+cdef inline void max_merge(floating* best, Py_ssize_t* where, floating value,
+                           Py_ssize_t position) noexcept nogil:
+    """Merge the candidate (value, position) into (best, where)."""
+    cdef bint best_is_nan = best[0] != best[0]
+    if value != value:
+        if not best_is_nan or position > where[0]:
+            best[0] = value
+            where[0] = position
+    elif not best_is_nan and (value > best[0] or (value == best[0] and position < where[0])):
+        best[0] = value
+        where[0] = position
+
+
+cdef inline void max_range(const floating* x, Py_ssize_t start, Py_ssize_t stop,
+                           floating* best_out, Py_ssize_t* where_out,
+                           bint with_indices) noexcept nogil:
+    """(best, where) of x[start:stop] (stop > start); `where` only when with_indices."""
+    cdef floating best[MAX_LANES]
+    cdef Py_ssize_t where[MAX_LANES]
+    cdef floating value, result
+    cdef Py_ssize_t j, i = start, result_where = start
+    cdef bint take
+    result = x[start]
+    if stop - start >= 2 * MAX_LANES:
+        for j in range(MAX_LANES):
+            best[j] = x[start + j]
+            where[j] = start + j
+        i = start + MAX_LANES
+        while i + MAX_LANES <= stop:
+            for j in range(MAX_LANES):
+                value = x[i + j]
+                take = max_takes(value, best[j])
+                best[j] = value if take else best[j]
+                if with_indices:
+                    where[j] = (i + j) if take else where[j]
+            i = i + MAX_LANES
+        result = best[0]
+        result_where = where[0]
+        for j in range(1, MAX_LANES):
+            if with_indices:
+                max_merge(&result, &result_where, best[j], where[j])
+            elif max_takes(best[j], result):
+                result = best[j]
+    # The tail (or a short range) in order: later positions than everything merged so far.
+    while i < stop:
+        value = x[i]
+        if max_takes(value, result):
+            result = value
+            result_where = i
+        i = i + 1
+    best_out[0] = result
+    where_out[0] = result_where
+
+
+cdef inline void max_plane_group(const floating* x, Py_ssize_t plane_size, floating* values,
+                                 index_t* indices, bint with_indices) noexcept nogil:
+    """INTERLEAVED_PLANES consecutive small planes at once, each scanned in order under the
+    rule: independent dependency chains instead of one per plane."""
+    cdef floating best[INTERLEAVED_PLANES]
+    cdef Py_ssize_t where[INTERLEAVED_PLANES]
+    cdef Py_ssize_t i, p
+    cdef floating value
+    cdef bint take
+    for p in range(INTERLEAVED_PLANES):
+        best[p] = x[p * plane_size]
+        where[p] = 0
+    for i in range(1, plane_size):
+        for p in range(INTERLEAVED_PLANES):
+            value = x[p * plane_size + i]
+            take = max_takes(value, best[p])
+            best[p] = value if take else best[p]
+            if with_indices:
+                where[p] = i if take else where[p]
+    for p in range(INTERLEAVED_PLANES):
+        values[p] = best[p]
+        if with_indices:
+            indices[p] = where[p]
+
+
+cdef void global_max_planes(const floating* input, Py_ssize_t plane_size, Py_ssize_t n_planes,
+                            floating* values, index_t* indices, int n_threads) noexcept nogil:
+    """Whole planes per parallel task: groups of small planes, or one larger plane (whose
+    lanes then vectorise); `indices` may be NULL (values only)."""
+    cdef Py_ssize_t group, plane, first, stop, where
+    cdef Py_ssize_t group_size = INTERLEAVED_PLANES if plane_size < SMALL_PLANE else 1
+    cdef floating best
+    for group in prange((n_planes + group_size - 1) // group_size, schedule="static",
+                        num_threads=n_threads):
+        first = group * group_size
+        stop = min(first + group_size, n_planes)
+        if stop - first == INTERLEAVED_PLANES:
+            if indices != NULL:
+                max_plane_group(input + first * plane_size, plane_size, values + first,
+                                indices + first, True)
+            else:
+                max_plane_group(input + first * plane_size, plane_size, values + first,
+                                indices, False)
+            continue
+        for plane in range(first, stop):
+            # Assigned here, so that Cython makes them private to each thread (max_range
+            # writes them through pointers, which its analysis does not see).
+            best = input[plane * plane_size]
+            where = 0
+            if indices != NULL:
+                max_range(input + plane * plane_size, 0, plane_size, &best, &where, True)
+                indices[plane] = where
+            else:
+                max_range(input + plane * plane_size, 0, plane_size, &best, &where, False)
+            values[plane] = best
+
+
+cdef void global_max_chunks(const floating* input, Py_ssize_t plane_size, Py_ssize_t n_planes,
+                            Py_ssize_t chunk_size, Py_ssize_t n_chunks, floating* chunk_values,
+                            Py_ssize_t* chunk_wheres, bint with_indices,
+                            int n_threads) noexcept nogil:
+    """Few planes: n_chunks pieces of chunk_size elements per plane in parallel, then the
+    pieces of each plane merged in order."""
+    cdef Py_ssize_t unit, plane, chunk, start, stop
+    for unit in prange(n_planes * n_chunks, schedule="static", num_threads=n_threads):
+        plane = unit // n_chunks
+        start = (unit % n_chunks) * chunk_size
+        stop = min(start + chunk_size, plane_size)
+        if with_indices:
+            max_range(input + plane * plane_size, start, stop, &chunk_values[unit],
+                      &chunk_wheres[unit], True)
+        else:
+            max_range(input + plane * plane_size, start, stop, &chunk_values[unit],
+                      &chunk_wheres[unit], False)
+    for plane in range(n_planes):
+        for chunk in range(1, n_chunks):
+            unit = plane * n_chunks + chunk
+            if with_indices:
+                max_merge(&chunk_values[plane * n_chunks], &chunk_wheres[plane * n_chunks],
+                          chunk_values[unit], chunk_wheres[unit])
+            elif max_takes(chunk_values[unit], chunk_values[plane * n_chunks]):
+                chunk_values[plane * n_chunks] = chunk_values[unit]
+
+
+cdef Py_ssize_t global_max_chunk_size(Py_ssize_t plane_size, Py_ssize_t n_planes,
+                                      int n_threads) noexcept nogil:
+    """Elements per parallel piece of a plane: the whole plane when there are enough planes
+    to keep the threads busy, else about four pieces per thread (at least 16384 elements)."""
+    cdef Py_ssize_t pieces
+    if n_threads <= 1 or n_planes >= 4 * n_threads:
+        return plane_size
+    pieces = (4 * n_threads + n_planes - 1) // n_planes
+    return max((plane_size + pieces - 1) // pieces, <Py_ssize_t>(1 << 14))
+
+
+def global_max_pool_forward(const floating[:, ::1] input, floating[::1] values_out,
+                            index_t[::1] indices_out, int n_threads):
+    """Per plane of (planes, plane_size): the first maximum (or last NaN) and its position.
+    Few big planes are split into pieces; the result does not depend on the split."""
+    cdef Py_ssize_t n_planes = input.shape[0], plane_size = input.shape[1], plane
+    cdef Py_ssize_t chunk_size = global_max_chunk_size(plane_size, n_planes, n_threads)
+    cdef Py_ssize_t n_chunks = (plane_size + chunk_size - 1) // chunk_size
+    cdef floating[::1] chunk_values
+    cdef Py_ssize_t[::1] chunk_wheres
+    if n_chunks == 1:
+        with nogil:
+            global_max_planes(&input[0, 0], plane_size, n_planes, &values_out[0],
+                              &indices_out[0], n_threads)
+        return
+    chunk_values = np.empty(n_planes * n_chunks, dtype=np.asarray(values_out).dtype)
+    chunk_wheres = np.empty(n_planes * n_chunks, dtype=np.intp)
+    with nogil:
+        global_max_chunks(&input[0, 0], plane_size, n_planes, chunk_size, n_chunks,
+                          &chunk_values[0], &chunk_wheres[0], True, n_threads)
+    for plane in range(n_planes):
+        values_out[plane] = chunk_values[plane * n_chunks]
+        indices_out[plane] = chunk_wheres[plane * n_chunks]
+
+
+def global_max_pool_forward_values(const floating[:, ::1] input, floating[::1] values_out,
+                                   int n_threads):
+    """global_max_pool_forward without the positions."""
+    cdef Py_ssize_t n_planes = input.shape[0], plane_size = input.shape[1], plane
+    cdef Py_ssize_t chunk_size = global_max_chunk_size(plane_size, n_planes, n_threads)
+    cdef Py_ssize_t n_chunks = (plane_size + chunk_size - 1) // chunk_size
+    cdef floating[::1] chunk_values
+    cdef Py_ssize_t[::1] chunk_wheres
+    if n_chunks == 1:
+        with nogil:
+            global_max_planes(&input[0, 0], plane_size, n_planes, &values_out[0],
+                              <int64_t*>NULL, n_threads)
+        return
+    chunk_values = np.empty(n_planes * n_chunks, dtype=np.asarray(values_out).dtype)
+    chunk_wheres = np.empty(n_planes * n_chunks, dtype=np.intp)
+    with nogil:
+        global_max_chunks(&input[0, 0], plane_size, n_planes, chunk_size, n_chunks,
+                          &chunk_values[0], &chunk_wheres[0], False, n_threads)
+    for plane in range(n_planes):
+        values_out[plane] = chunk_values[plane * n_chunks]
+
+
+# ---------------------------------------------------------------------------------------------
+# Global average pooling: PyTorch's sum of a plane, bit for bit, then one division.
+#
+# PyTorch computes adaptive average pooling to an all-ones output as `input.mean(spatial)`:
+# at::sum (its cascade_sum over a contiguous row of n elements) then a division by n. For
+# n >= LANES (PyTorch's vector width on AVX2 CPUs: 8 float32 or 4 float64 lanes; its AVX-512
+# build uses 16 or 8 and rounds differently) the row is read as vec_size = n // LANES vectors,
+# grouped in "ilp rows" of 4 vectors; ilp rows are summed in blocks of `level_step` into a
+# 4-level cascade of accumulators (multi_row_sum); the leftover vectors, the 4 ilp partial
+# sums, the scalar tail (first) and the lanes are then added in a fixed order. For n < LANES
+# the same runs on scalars (LANES = 1). Every block sum starts from +0 and is independent of
+# the others: for few planes, blocks are summed in parallel and the cascade is replayed in
+# order, so the result never depends on the thread count. (PyTorch itself, with more than one
+# thread, splits a single plane of >= 32768 elements differently; cypool equals its one-thread
+# result there.)
+
+cdef enum:
+    SUM_LEVELS = 4
+    SUM_ILP = 4
+    SUM_MAX_LANES = 8
+    SUM_MAX_ROW = 32  # SUM_ILP * SUM_MAX_LANES
+    SUM_GROUP = 8     # planes whose final additions run together
+
+
+cdef inline Py_ssize_t ceil_log2(Py_ssize_t x) noexcept nogil:
+    """PyTorch's utils::CeilLog2: 1 for x <= 2, else the bit length of x - 1."""
+    cdef Py_ssize_t bits = 0, y = x - 1
+    if x <= 2:
+        return 1
+    while y > 0:
+        bits += 1
+        y >>= 1
+    return bits
+
+
+cdef struct CascadeShape:
+    Py_ssize_t lanes        # values per vector
+    Py_ssize_t vectors      # vec_size: whole vectors in the row
+    Py_ssize_t ilp_rows     # whole groups of SUM_ILP vectors
+    Py_ssize_t level_power
+    Py_ssize_t level_step   # ilp rows per level-0 block
+    Py_ssize_t blocks       # whole level-0 blocks
+
+
+cdef inline CascadeShape cascade_shape(Py_ssize_t n, Py_ssize_t vector_lanes) noexcept nogil:
+    cdef CascadeShape shape
+    shape.lanes = vector_lanes if n >= vector_lanes else 1
+    shape.vectors = n // shape.lanes
+    shape.ilp_rows = shape.vectors // SUM_ILP
+    shape.level_power = max(4, ceil_log2(shape.ilp_rows) // SUM_LEVELS)
+    shape.level_step = (<Py_ssize_t>1) << shape.level_power
+    shape.blocks = shape.ilp_rows // shape.level_step
+    return shape
+
+
+cdef inline void cascade_block_add(const floating* rows, Py_ssize_t count, Py_ssize_t row_size,
+                                   floating* acc) noexcept nogil:
+    """acc[:row_size] += `count` consecutive rows of row_size values, in order."""
+    cdef Py_ssize_t i, k
+    for i in range(count):
+        for k in range(row_size):
+            acc[k] = acc[k] + rows[i * row_size + k]
+
+
+cdef inline void cascade_block_sum(const floating* rows, Py_ssize_t count, Py_ssize_t row_size,
+                                   floating* acc) noexcept nogil:
+    """acc[:row_size] = the sums from +0 of `count` consecutive rows of row_size values."""
+    cdef Py_ssize_t k
+    for k in range(row_size):
+        acc[k] = 0
+    cascade_block_add(rows, count, row_size, acc)
+
+
+cdef inline void cascade_block_sum_lanes(const floating* rows, Py_ssize_t count,
+                                         Py_ssize_t lanes, floating* acc) noexcept nogil:
+    # Literal row sizes so that the lane loops compile to whole vectors.
+    if lanes == 8:
+        cascade_block_sum(rows, count, SUM_ILP * 8, acc)
+    elif lanes == 4:
+        cascade_block_sum(rows, count, SUM_ILP * 4, acc)
+    else:
+        cascade_block_sum(rows, count, SUM_ILP * lanes, acc)
+
+
+cdef inline void torch_plane_partials(const floating* x, Py_ssize_t n, Py_ssize_t lanes,
+                                      const floating* block_sums, floating* lane_sums,
+                                      floating* tail) noexcept nogil:
+    """PyTorch's cascade_sum of x[:n] (see above), read as vectors of `lanes` values (the
+    vector width, or 1 when n is below it), up to its last step: the lane sums and the sum
+    from +0 of the scalar tail, which the caller adds up (tail first, then lanes in order).
+    `block_sums` holds the level-0 block sums precomputed (blocks x row values), or is NULL
+    to compute each block here."""
+    cdef CascadeShape s = cascade_shape(n, lanes)
+    cdef Py_ssize_t row_size = SUM_ILP * lanes
+    cdef Py_ssize_t level_mask = s.level_step - 1
+    cdef floating level[SUM_LEVELS][SUM_MAX_ROW]
+    cdef floating block[SUM_MAX_ROW]
+    cdef const floating* block_sum
+    cdef Py_ssize_t b, i, j, k, position, count
+    cdef const floating* rows
+    cdef floating total, zero = 0
+    if s.blocks > 0:
+        for j in range(1, SUM_LEVELS):
+            for k in range(row_size):
+                level[j][k] = 0
+    for b in range(s.blocks):
+        if block_sums != NULL:
+            block_sum = block_sums + b * row_size
+        else:
+            cascade_block_sum_lanes(x + b * s.level_step * row_size, s.level_step, s.lanes,
+                                    block)
+            block_sum = block
+        # multi_row_sum after each block: carry level j-1 into level j, up to the first level
+        # whose counter has not wrapped.
+        position = (b + 1) * s.level_step
+        for k in range(row_size):
+            level[1][k] = level[1][k] + block_sum[k]
+        for j in range(2, SUM_LEVELS):
+            if position & (level_mask << ((j - 1) * s.level_power)):
+                break
+            for k in range(row_size):
+                level[j][k] = level[j][k] + level[j - 1][k]
+                level[j - 1][k] = 0
+    # The leftover ilp rows, into level 0 (zero after the last block), then the levels.
+    # (The first row is added to +0 in place of a zero-filled accumulator: the same
+    # arithmetic, without the memset the compiler would call for the fill.)
+    rows = x + s.blocks * s.level_step * row_size
+    count = s.ilp_rows - s.blocks * s.level_step
+    if count > 0:
+        for k in range(row_size):
+            level[0][k] = zero + rows[k]
+        cascade_block_add(rows + row_size, count - 1, row_size, &level[0][0])
+    else:
+        for k in range(row_size):
+            level[0][k] = 0
+    # Without blocks the upper levels hold +0, and adding +0 changes no final result (it only
+    # turns a -0 into +0, and the total below starts from +0 anyway): skip it.
+    if s.blocks > 0:
+        for j in range(1, SUM_LEVELS):
+            for k in range(row_size):
+                level[0][k] = level[0][k] + level[j][k]
+    # row_sum: leftover vectors into the first partial, then the partials in order.
+    for i in range(s.ilp_rows * SUM_ILP, s.vectors):
+        for k in range(lanes):
+            level[0][k] = level[0][k] + x[i * lanes + k]
+    for j in range(1, SUM_ILP):
+        for k in range(lanes):
+            level[0][k] = level[0][k] + level[0][j * lanes + k]
+    for k in range(lanes):
+        lane_sums[k] = level[0][k]
+    total = 0
+    for i in range(s.vectors * lanes, n):
+        total = total + x[i]
+    tail[0] = total
+
+
+cdef inline floating torch_plane_sum_lanes(const floating* x, Py_ssize_t n, Py_ssize_t lanes,
+                                           const floating* block_sums) noexcept nogil:
+    """The whole cascade_sum: vectorized_inner_sum adds the scalar tail first, then the
+    lanes, and the output starts at +0."""
+    cdef floating lane_sums[SUM_MAX_LANES]
+    cdef floating total, zero = 0
+    cdef Py_ssize_t k
+    torch_plane_partials(x, n, lanes, block_sums, lane_sums, &total)
+    for k in range(lanes):
+        total = total + lane_sums[k]
+    return zero + total
+
+
+cdef inline void torch_group_mean_lanes(const floating* x, Py_ssize_t n, Py_ssize_t lanes,
+                                        floating* out, floating divisor) noexcept nogil:
+    """torch_plane_sum_lanes / divisor of SUM_GROUP consecutive planes (without precomputed
+    blocks): the same operations, with the final lane additions, a chain of dependent adds
+    per plane, done for the whole group at once (lanes-major), which vectorises."""
+    cdef floating lane_sums[SUM_MAX_LANES][SUM_GROUP]
+    cdef floating partial[SUM_MAX_LANES]
+    cdef floating totals[SUM_GROUP]
+    cdef floating zero = 0
+    cdef Py_ssize_t p, k
+    for p in range(SUM_GROUP):
+        torch_plane_partials(x + p * n, n, lanes, NULL, partial, &totals[p])
+        for k in range(lanes):
+            lane_sums[k][p] = partial[k]
+    for k in range(lanes):
+        for p in range(SUM_GROUP):
+            totals[p] = totals[p] + lane_sums[k][p]
+    for p in range(SUM_GROUP):
+        out[p] = (zero + totals[p]) / divisor
+
+
+cdef inline floating torch_plane_sum(const floating* x, Py_ssize_t n,
+                                     const floating* block_sums) noexcept nogil:
+    """torch_plane_sum_lanes with literal lane counts (PyTorch's AVX2 widths), so that the
+    compiler specialises each copy."""
+    if floating is float:
+        if n >= 8:
+            return torch_plane_sum_lanes(x, n, 8, block_sums)
+    else:
+        if n >= 4:
+            return torch_plane_sum_lanes(x, n, 4, block_sums)
+    return torch_plane_sum_lanes(x, n, 1, block_sums)
+
+
+cdef inline void torch_group_mean(const floating* x, Py_ssize_t n, floating* out,
+                                  floating divisor) noexcept nogil:
+    """torch_group_mean_lanes with literal lane counts, as torch_plane_sum."""
+    if floating is float:
+        if n >= 8:
+            torch_group_mean_lanes(x, n, 8, out, divisor)
+            return
+    else:
+        if n >= 4:
+            torch_group_mean_lanes(x, n, 4, out, divisor)
+            return
+    torch_group_mean_lanes(x, n, 1, out, divisor)
+
+
+cdef inline Py_ssize_t vector_lanes_of(const floating* x) noexcept nogil:
+    """PyTorch's AVX2 vector width for this dtype (x is only used to pick the type)."""
+    if floating is float:
+        return 8
+    else:
+        return 4
+
+
+cdef void cascade_blocks_parallel(const floating* input, Py_ssize_t plane_size,
+                                  Py_ssize_t n_planes, floating* block_sums,
+                                  int n_threads) noexcept nogil:
+    """Every level-0 block sum of every plane, blocks in parallel."""
+    cdef CascadeShape s = cascade_shape(plane_size, vector_lanes_of(input))
+    cdef Py_ssize_t row_size = SUM_ILP * s.lanes
+    cdef Py_ssize_t unit, plane, b
+    for unit in prange(n_planes * s.blocks, schedule="static", num_threads=n_threads):
+        plane = unit // s.blocks
+        b = unit % s.blocks
+        cascade_block_sum_lanes(input + plane * plane_size + b * s.level_step * row_size,
+                                s.level_step, s.lanes, block_sums + unit * row_size)
+
+
+cdef void global_avg_planes(const floating* input, floating* out, Py_ssize_t plane_size,
+                            Py_ssize_t n_planes, const floating* block_sums,
+                            int n_threads) noexcept nogil:
+    cdef CascadeShape s = cascade_shape(plane_size, vector_lanes_of(input))
+    cdef Py_ssize_t per_plane = s.blocks * SUM_ILP * s.lanes
+    cdef Py_ssize_t plane, group, first, stop
+    cdef floating divisor = <floating>plane_size
+    if block_sums != NULL:
+        for plane in prange(n_planes, schedule="static", num_threads=n_threads):
+            out[plane] = torch_plane_sum(input + plane * plane_size, plane_size,
+                                         block_sums + plane * per_plane) / divisor
+        return
+    for group in prange((n_planes + SUM_GROUP - 1) // SUM_GROUP, schedule="static",
+                        num_threads=n_threads):
+        first = group * SUM_GROUP
+        stop = min(first + SUM_GROUP, n_planes)
+        if stop - first == SUM_GROUP:
+            torch_group_mean(input + first * plane_size, plane_size, out + first, divisor)
+        else:
+            for plane in range(first, stop):
+                out[plane] = torch_plane_sum(input + plane * plane_size, plane_size,
+                                             NULL) / divisor
+
+
+def global_avg_pool_forward(const floating[:, ::1] input, floating[::1] out, int n_threads):
+    """Per plane of (planes, plane_size): PyTorch's sum of the plane / plane_size."""
+    cdef Py_ssize_t n_planes = input.shape[0], plane_size = input.shape[1]
+    cdef CascadeShape s
+    cdef floating[::1] block_sums
+    with nogil:
+        s = cascade_shape(plane_size, vector_lanes_of(&input[0, 0]))
+    if n_threads > 1 and n_planes < 4 * n_threads and s.blocks > 1:
+        # Few planes: sum their blocks in parallel first.
+        block_sums = np.empty(n_planes * s.blocks * SUM_ILP * s.lanes,
+                              dtype=np.asarray(out).dtype)
+        with nogil:
+            cascade_blocks_parallel(&input[0, 0], plane_size, n_planes, &block_sums[0],
+                                    n_threads)
+            global_avg_planes(&input[0, 0], &out[0], plane_size, n_planes, &block_sums[0],
+                              n_threads)
+        return
+    with nogil:
+        global_avg_planes(&input[0, 0], &out[0], plane_size, n_planes, NULL, n_threads)
+
+
+def global_avg_pool_backward(const floating[::1] grad_output, floating[:, ::1] grad_input,
+                             int n_threads):
+    """grad_input[p, :] = grad_output[p] / plane_size (PyTorch's mean backward)."""
+    cdef Py_ssize_t n_planes = grad_input.shape[0], plane_size = grad_input.shape[1]
+    cdef Py_ssize_t chunk_size = 1 << 14
+    cdef Py_ssize_t n_chunks = (plane_size + chunk_size - 1) // chunk_size
+    cdef Py_ssize_t unit, plane, start, stop, i
+    cdef floating delta
+    cdef floating divisor = <floating>plane_size
+    with nogil:
+        for unit in prange(n_planes * n_chunks, schedule="static", num_threads=n_threads):
+            plane = unit // n_chunks
+            start = (unit % n_chunks) * chunk_size
+            stop = min(start + chunk_size, plane_size)
+            delta = grad_output[plane] / divisor
+            for i in range(start, stop):
+                grad_input[plane, i] = delta
