@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import _avg_pool, _max_pool
+from . import _adaptive_pool, _avg_pool, _max_pool
 from ._shape import as_flag, as_size_tuple, check_divisor_override
 
 _LAYER_DOC_TAIL = """
@@ -82,23 +82,14 @@ class _PoolLayer:
         return f"{type(self).__name__}({arguments})"
 
 
-class _MaxPoolLayer(_PoolLayer):
-    _arguments = ("kernel_size", "stride", "padding", "dilation", "return_indices",
-                  "ceil_mode")
+class _MaxLayer(_PoolLayer):
+    """Max pooling of any kind: forward keeps the indices, backward scatters through them."""
 
-    def __init__(self, kernel_size, stride=None, padding=0, dilation=1, return_indices=False,
-                 ceil_mode=False, *, n_threads=None, index_dtype=np.int64, reuse_buffers=True):
-        super().__init__(n_threads=n_threads, reuse_buffers=reuse_buffers)
-        n = self.n_dims
-        self.kernel_size = as_size_tuple("kernel_size", kernel_size, n)
-        self.stride = None if stride is None else as_size_tuple("stride", stride, n)
-        self.padding = as_size_tuple("padding", padding, n)
-        self.dilation = as_size_tuple("dilation", dilation, n)
-        self.return_indices = as_flag("return_indices", return_indices)
-        self.ceil_mode = as_flag("ceil_mode", ceil_mode)
-        self.index_dtype = index_dtype
-        self._function = getattr(_max_pool, f"max_pool{n}d")
-        self._backward_function = getattr(_max_pool, f"max_pool{n}d_backward")
+    return_indices: bool
+    index_dtype: object
+
+    def _pool(self, input, with_indices, out):  # pragma: no cover - subclasses define it
+        raise NotImplementedError
 
     def forward(self, input):
         """Pool ``input``; returns values, or ``(values, indices)`` if ``return_indices``."""
@@ -106,10 +97,7 @@ class _MaxPoolLayer(_PoolLayer):
         # Indices are needed for backward in training mode even if not returned.
         with_indices = self.training or self.return_indices
         key = (input.shape, input.dtype, with_indices)
-        result = self._function(input, self.kernel_size, self.stride, self.padding,
-                                self.dilation, self.ceil_mode, with_indices,
-                                out=self._reusable("forward", key, (input,)),
-                                n_threads=self.n_threads, index_dtype=self.index_dtype)
+        result = self._pool(input, with_indices, self._reusable("forward", key, (input,)))
         self._keep("forward", key, result)
         values, indices = result if with_indices else (result, None)
         if self.training:
@@ -127,7 +115,77 @@ class _MaxPoolLayer(_PoolLayer):
         return self._keep("backward", key, grad_input)
 
 
-class _AvgPoolLayer(_PoolLayer):
+class _AvgLayer(_PoolLayer):
+    """Average pooling of any kind: forward keeps the input shape for backward."""
+
+    def _pool(self, input, out):  # pragma: no cover - subclasses define it
+        raise NotImplementedError
+
+    def _gradient(self, grad_output, input_shape, out):  # pragma: no cover
+        raise NotImplementedError
+
+    def forward(self, input):
+        """Average-pool ``input``."""
+        input = np.asarray(input)
+        key = (input.shape, input.dtype)
+        result = self._pool(input, self._reusable("forward", key, (input,)))
+        if self.training:
+            self._saved = input.shape
+        return self._keep("forward", key, result)
+
+    def backward(self, grad_output):
+        """Gradient with respect to the last training-mode forward's input."""
+        input_shape = self._saved_for_backward()
+        grad_output = np.asarray(grad_output)
+        key = (grad_output.shape, grad_output.dtype, input_shape)
+        grad_input = self._gradient(grad_output, input_shape,
+                                    self._reusable("backward", key, (grad_output,)))
+        return self._keep("backward", key, grad_input)
+
+
+class _MaxPoolLayer(_MaxLayer):
+    _arguments = ("kernel_size", "stride", "padding", "dilation", "return_indices",
+                  "ceil_mode")
+
+    def __init__(self, kernel_size, stride=None, padding=0, dilation=1, return_indices=False,
+                 ceil_mode=False, *, n_threads=None, index_dtype=np.int64, reuse_buffers=True):
+        super().__init__(n_threads=n_threads, reuse_buffers=reuse_buffers)
+        n = self.n_dims
+        self.kernel_size = as_size_tuple("kernel_size", kernel_size, n)
+        self.stride = None if stride is None else as_size_tuple("stride", stride, n)
+        self.padding = as_size_tuple("padding", padding, n)
+        self.dilation = as_size_tuple("dilation", dilation, n)
+        self.return_indices = as_flag("return_indices", return_indices)
+        self.ceil_mode = as_flag("ceil_mode", ceil_mode)
+        self.index_dtype = index_dtype
+        self._function = getattr(_max_pool, f"max_pool{n}d")
+        self._backward_function = getattr(_max_pool, f"max_pool{n}d_backward")
+
+    def _pool(self, input, with_indices, out):
+        return self._function(input, self.kernel_size, self.stride, self.padding,
+                              self.dilation, self.ceil_mode, with_indices, out=out,
+                              n_threads=self.n_threads, index_dtype=self.index_dtype)
+
+
+class _AdaptiveMaxPoolLayer(_MaxLayer):
+    _arguments = ("output_size", "return_indices")
+
+    def __init__(self, output_size, return_indices=False, *, n_threads=None,
+                 index_dtype=np.int64, reuse_buffers=True):
+        super().__init__(n_threads=n_threads, reuse_buffers=reuse_buffers)
+        self.output_size = output_size  # checked against each input by the function
+        self.return_indices = as_flag("return_indices", return_indices)
+        self.index_dtype = index_dtype
+        self._function = getattr(_adaptive_pool, f"adaptive_max_pool{self.n_dims}d")
+        self._backward_function = getattr(_adaptive_pool,
+                                          f"adaptive_max_pool{self.n_dims}d_backward")
+
+    def _pool(self, input, with_indices, out):
+        return self._function(input, self.output_size, with_indices, out=out,
+                              n_threads=self.n_threads, index_dtype=self.index_dtype)
+
+
+class _AvgPoolLayer(_AvgLayer):
     _arguments = ("kernel_size", "stride", "padding", "ceil_mode", "count_include_pad",
                   "divisor_override")
 
@@ -152,25 +210,30 @@ class _AvgPoolLayer(_PoolLayer):
                     ceil_mode=self.ceil_mode, count_include_pad=self.count_include_pad,
                     divisor_override=self.divisor_override)
 
-    def forward(self, input):
-        """Average-pool ``input``."""
-        input = np.asarray(input)
-        key = (input.shape, input.dtype)
-        result = self._function(input, **self._window(), n_threads=self.n_threads,
-                                out=self._reusable("forward", key, (input,)))
-        if self.training:
-            self._saved = input.shape
-        return self._keep("forward", key, result)
+    def _pool(self, input, out):
+        return self._function(input, **self._window(), out=out, n_threads=self.n_threads)
 
-    def backward(self, grad_output):
-        """Gradient with respect to the last training-mode forward's input."""
-        input_shape = self._saved_for_backward()
-        grad_output = np.asarray(grad_output)
-        key = (grad_output.shape, grad_output.dtype, input_shape)
-        grad_input = self._backward_function(
-            grad_output, input_shape, **self._window(), n_threads=self.n_threads,
-            out=self._reusable("backward", key, (grad_output,)))
-        return self._keep("backward", key, grad_input)
+    def _gradient(self, grad_output, input_shape, out):
+        return self._backward_function(grad_output, input_shape, **self._window(), out=out,
+                                       n_threads=self.n_threads)
+
+
+class _AdaptiveAvgPoolLayer(_AvgLayer):
+    _arguments = ("output_size",)
+
+    def __init__(self, output_size, *, n_threads=None, reuse_buffers=True):
+        super().__init__(n_threads=n_threads, reuse_buffers=reuse_buffers)
+        self.output_size = output_size  # checked against each input by the function
+        self._function = getattr(_adaptive_pool, f"adaptive_avg_pool{self.n_dims}d")
+        self._backward_function = getattr(_adaptive_pool,
+                                          f"adaptive_avg_pool{self.n_dims}d_backward")
+
+    def _pool(self, input, out):
+        return self._function(input, self.output_size, out=out, n_threads=self.n_threads)
+
+    def _gradient(self, grad_output, input_shape, out):
+        return self._backward_function(grad_output, input_shape, out=out,
+                                       n_threads=self.n_threads)
 
 
 _MAX_DOC = """{n}-d max pooling layer, as ``torch.nn.MaxPool{n}d`` (same arguments, same order).
@@ -227,6 +290,60 @@ Examples
 ({out_size}.0, True)
 """
 
+_ADAPTIVE_MAX_DOC = """{n}-d adaptive max pooling layer, as ``torch.nn.AdaptiveMaxPool{n}d``.
+
+Parameters
+----------
+output_size
+    As for :func:`cypool.adaptive_max_pool{n}d` (``None`` entries keep that input size).
+return_indices : bool, default False
+    ``forward`` returns ``(values, indices)`` instead of values.
+n_threads : int, optional, keyword-only
+    Threads per call; default (None) :func:`cypool.get_num_threads`.
+index_dtype : {{numpy.int64, numpy.int32}}, default numpy.int64, keyword-only
+    dtype of the indices kept for backward (and returned).
+reuse_buffers : bool, default True, keyword-only
+    Write results into arrays the layer keeps (see Notes).
+{tail}
+Examples
+--------
+>>> import numpy as np
+>>> import cypool
+>>> pool = cypool.AdaptiveMaxPool{n}d({out_size_arg})
+>>> x = np.arange({size}, dtype=np.float32).reshape({shape})
+>>> y = pool(x)
+>>> y.shape
+{out_shape}
+>>> grad_x = pool.backward(np.ones_like(y))
+>>> float(grad_x.sum()), grad_x.shape == x.shape
+({out_size}.0, True)
+"""
+
+_ADAPTIVE_AVG_DOC = """{n}-d adaptive average pooling layer, as ``torch.nn.AdaptiveAvgPool{n}d``.
+
+Parameters
+----------
+output_size
+    As for :func:`cypool.adaptive_avg_pool{n}d` (``None`` entries keep that input size).
+n_threads : int, optional, keyword-only
+    Threads per call; default (None) :func:`cypool.get_num_threads`.
+reuse_buffers : bool, default True, keyword-only
+    Write results into arrays the layer keeps (see Notes).
+{tail}
+Examples
+--------
+>>> import numpy as np
+>>> import cypool
+>>> pool = cypool.AdaptiveAvgPool{n}d({out_size_arg})
+>>> x = np.ones({shape}, dtype=np.float32)
+>>> y = pool(x)
+>>> y.shape
+{out_shape}
+>>> grad_x = pool.backward(np.ones_like(y))
+>>> float(grad_x.sum()), grad_x.shape == x.shape
+({out_size}.0, True)
+"""
+
 _EXAMPLE_SHAPES = {1: ((1, 2, 6), (1, 2, 3)), 2: ((1, 2, 4, 6), (1, 2, 2, 3)),
                    3: ((1, 2, 2, 4, 6), (1, 2, 1, 2, 3))}
 
@@ -234,7 +351,7 @@ _EXAMPLE_SHAPES = {1: ((1, 2, 6), (1, 2, 3)), 2: ((1, 2, 4, 6), (1, 2, 2, 3)),
 def _layer_doc(template: str, n: int, eval_note: str) -> str:
     shape, out_shape = _EXAMPLE_SHAPES[n]
     return template.format(n=n, shape=shape, out_shape=out_shape, size=int(np.prod(shape)),
-                           out_size=int(np.prod(out_shape)),
+                           out_size=int(np.prod(out_shape)), out_size_arg=out_shape[2:],
                            tail=_LAYER_DOC_TAIL.format(eval_note=eval_note))
 
 
@@ -268,4 +385,34 @@ class AvgPool2d(_AvgPoolLayer):
 
 class AvgPool3d(_AvgPoolLayer):
     __doc__ = _layer_doc(_AVG_DOC, 3, "")
+    n_dims = 3
+
+
+class AdaptiveMaxPool1d(_AdaptiveMaxPoolLayer):
+    __doc__ = _layer_doc(_ADAPTIVE_MAX_DOC, 1, _MAX_EVAL_NOTE)
+    n_dims = 1
+
+
+class AdaptiveMaxPool2d(_AdaptiveMaxPoolLayer):
+    __doc__ = _layer_doc(_ADAPTIVE_MAX_DOC, 2, _MAX_EVAL_NOTE)
+    n_dims = 2
+
+
+class AdaptiveMaxPool3d(_AdaptiveMaxPoolLayer):
+    __doc__ = _layer_doc(_ADAPTIVE_MAX_DOC, 3, _MAX_EVAL_NOTE)
+    n_dims = 3
+
+
+class AdaptiveAvgPool1d(_AdaptiveAvgPoolLayer):
+    __doc__ = _layer_doc(_ADAPTIVE_AVG_DOC, 1, "")
+    n_dims = 1
+
+
+class AdaptiveAvgPool2d(_AdaptiveAvgPoolLayer):
+    __doc__ = _layer_doc(_ADAPTIVE_AVG_DOC, 2, "")
+    n_dims = 2
+
+
+class AdaptiveAvgPool3d(_AdaptiveAvgPoolLayer):
+    __doc__ = _layer_doc(_ADAPTIVE_AVG_DOC, 3, "")
     n_dims = 3

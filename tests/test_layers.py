@@ -191,3 +191,56 @@ def test_repr_shows_the_arguments():
     assert repr(cypool.AvgPool1d(3, 2)) == (
         "AvgPool1d(kernel_size=(3,), stride=(2,), padding=(0,), ceil_mode=False, "
         "count_include_pad=True, divisor_override=None)")
+
+
+@pytest.mark.parametrize("n_dims", N_DIMS)
+@pytest.mark.parametrize("kind", ["max", "avg"])
+@given(data=st.data())
+def test_adaptive_layers_match_reference(n_dims, kind, data):
+    shape = tuple(data.draw(st.integers(1, 9), label="spatial") for _ in range(n_dims))
+    lead = (data.draw(st.integers(0, 2), label="batch"), 2)
+    output_size = tuple(data.draw(st.one_of(st.none(), st.integers(1, 6)), label="out")
+                        for _ in range(n_dims))
+    x = np.random.default_rng(len(shape)).integers(-3, 4, lead + shape).astype(np.float32)
+    layer = getattr(cypool, f"Adaptive{kind.capitalize()}Pool{n_dims}d")(output_size)
+    forward = getattr(reference, f"adaptive_{kind}_pool{n_dims}d")
+    backward = getattr(reference, f"adaptive_{kind}_pool{n_dims}d_backward")
+    if kind == "max":
+        expected, indices = forward(x, output_size, return_indices=True)
+    else:
+        expected = forward(x, output_size)
+    grad = np.random.default_rng(1).standard_normal(expected.shape).astype(np.float32)
+    expected_grad = (backward(grad, indices, x.shape) if kind == "max"
+                     else backward(grad, x.shape))
+    for _ in range(2):  # the second step runs on the kept buffers
+        assert_same_array(layer(x), expected)
+        assert_same_array(layer.backward(grad), expected_grad)
+
+
+def test_adaptive_layers_as_torch_modules():
+    torch = pytest.importorskip("torch")
+    x = np.random.default_rng(0).standard_normal((2, 3, 11, 9)).astype(np.float32)
+    theirs = torch.nn.AdaptiveMaxPool2d((4, None), True)(torch.from_numpy(x))
+    for a, b in zip(cypool.AdaptiveMaxPool2d((4, None), True)(x), theirs):
+        np.testing.assert_array_equal(a, b.numpy())
+    theirs = torch.nn.AdaptiveAvgPool2d(5)(torch.from_numpy(x))
+    np.testing.assert_array_equal(cypool.AdaptiveAvgPool2d(5)(x), theirs.numpy())
+
+
+@pytest.mark.parametrize("kind", ["Max", "Avg"])
+def test_adaptive_training_step_allocates_no_arrays_after_the_first(kind):
+    x = np.random.default_rng(0).random((4, 64, 14, 14), dtype=np.float32)
+    layer = getattr(cypool, f"Adaptive{kind}Pool2d")(7)
+
+    def step():
+        return layer.backward(layer(x))
+
+    step()
+    tracemalloc.start()
+    try:
+        for _ in range(5):
+            step()
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < layer(x).nbytes // 4
