@@ -17,7 +17,9 @@ FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 # Max pooling forward also runs on these (the integer dtypes PyTorch pools, and uint16/uint32).
 INTEGER_DTYPES = tuple(np.dtype(t) for t in (np.int8, np.int16, np.int32, np.int64, np.uint8,
                                              np.uint16, np.uint32))
-MAX_POOL_DTYPES = FLOAT_DTYPES + INTEGER_DTYPES
+# The window-pooling ops also take float16 (through float32 kernels, see _half.py).
+HALF_AND_FLOAT_DTYPES = (np.dtype(np.float16),) + FLOAT_DTYPES
+MAX_POOL_DTYPES = HALF_AND_FLOAT_DTYPES + INTEGER_DTYPES
 # The dtypes max-pool indices can have; other integer indices given to a backward are converted
 # to the first.
 INDEX_DTYPES = (np.dtype(np.int64), np.dtype(np.int32))
@@ -35,23 +37,23 @@ def as_array(name: str, value) -> np.ndarray:
         raise type(error)(f"{name} cannot be converted to an array: {error}") from error
 
 
-def as_float_array(name: str, value) -> np.ndarray:
-    """``np.asarray(value)``, which must hold float32 or float64 (TypeError otherwise)."""
+def as_float_array(name: str, value, with_half: bool = False) -> np.ndarray:
+    """``np.asarray(value)``, which must hold float32 or float64, or also float16 if
+    ``with_half`` (TypeError otherwise)."""
     array = as_array(name, value)
-    if array.dtype not in FLOAT_DTYPES:
-        raise TypeError(
-            f"{name} must be a float32 or float64 array, got dtype {array.dtype}"
-        )
+    if array.dtype not in (HALF_AND_FLOAT_DTYPES if with_half else FLOAT_DTYPES):
+        expected = "float16, float32 or float64" if with_half else "float32 or float64"
+        raise TypeError(f"{name} must be a {expected} array, got dtype {array.dtype}")
     return array
 
 
 def as_max_pool_input(name: str, value) -> np.ndarray:
-    """``np.asarray(value)``, which must be float32, float64 or integer (TypeError otherwise)."""
+    """``np.asarray(value)``, which must be a float or integer array max pooling takes."""
     array = as_array(name, value)
     if array.dtype not in MAX_POOL_DTYPES:
         raise TypeError(
-            f"{name} must be a float32, float64 or integer (int8 to int64, uint8 to uint32) "
-            f"array, got dtype {array.dtype}"
+            f"{name} must be a float16, float32, float64 or integer (int8 to int64, uint8 to "
+            f"uint32) array, got dtype {array.dtype}"
         )
     return array
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from . import _arrays
+from . import _arrays, _half
 from ._backend import kernels
 from ._shape import as_flag, check_divisor_override, pool_geometry
 from ._threads import check_n_threads, n_threads_for
@@ -32,7 +32,7 @@ CPU results bit for bit.
 
 Parameters
 ----------
-input : array_like, float32 or float64
+input : array_like, float16, float32 or float64
     Shape ``(N, C, {spatial})`` or unbatched ``(C, {spatial})``; N may be 0. Any memory
     layout; never modified.
 {parameters}
@@ -72,7 +72,7 @@ order, so float sums round alike). Deterministic for any thread count.
 
 Parameters
 ----------
-grad_output : array_like, float32 or float64
+grad_output : array_like, float16, float32 or float64
     Gradient of the pooled output, shape ``(N, C, {out_spatial})`` or unbatched; it must be the
     shape ``avg_pool{n}d`` gives for ``input_shape`` and these window arguments.
 input_shape : sequence of ints
@@ -105,7 +105,7 @@ Examples
 def _avg_pool(n_dims, input, kernel_size, stride, padding, ceil_mode, count_include_pad,
               divisor_override, out, n_threads):
     n_threads = check_n_threads(n_threads)
-    array = _arrays.as_float_array("input", input)
+    array = _arrays.as_float_array("input", input, with_half=True)
     _arrays.check_pooling_shape("input", array.shape, n_dims)
     geometry = pool_geometry(array.shape[-n_dims:], kernel_size, stride, padding, 1,
                              ceil_mode)
@@ -115,19 +115,20 @@ def _avg_pool(n_dims, input, kernel_size, stride, padding, ceil_mode, count_incl
                                   array.dtype, (array,))
     if result.size:
         window = geometry.as_3d()
+        kernel_result = _half.kernel_output(result)
         kernels.avg_pool_forward(
-            _arrays.planes(array, n_dims), _arrays.planes(result, n_dims),
+            _arrays.planes(_half.widened(array), n_dims), _arrays.planes(kernel_result, n_dims),
             window["kernel"], window["stride"], window["padding"], count_include_pad, divisor,
-            n_threads=n_threads_for(n_threads,
-                                            result.size * math.prod(geometry.kernel)),
+            n_threads=n_threads_for(n_threads, result.size * math.prod(geometry.kernel)),
         )
+        _half.narrow_into(result, kernel_result)
     return result
 
 
 def _avg_pool_backward(n_dims, grad_output, input_shape, kernel_size, stride, padding,
                        ceil_mode, count_include_pad, divisor_override, out, n_threads):
     n_threads = check_n_threads(n_threads)
-    gradient = _arrays.as_float_array("grad_output", grad_output)
+    gradient = _arrays.as_float_array("grad_output", grad_output, with_half=True)
     _arrays.check_pooling_shape("grad_output", gradient.shape, n_dims)
     shape = _arrays.as_shape("input_shape", input_shape, gradient.ndim)
     _arrays.check_pooling_shape("input_shape", shape, n_dims)
@@ -141,13 +142,15 @@ def _avg_pool_backward(n_dims, grad_output, input_shape, kernel_size, stride, pa
             f"input_shape {shape}), got {gradient.shape}"
         )
     grad_input = _arrays.output_array("out", out, shape, gradient.dtype, (gradient,))
-    if grad_input.size:
+    if grad_input.size and gradient.dtype == _half.HALF:
+        _half.avg_pool_backward(gradient, grad_input, geometry, count_include_pad, divisor,
+                                n_dims)
+    elif grad_input.size:
         window = geometry.as_3d()
         kernels.avg_pool_backward(
             _arrays.planes(gradient, n_dims), _arrays.planes(grad_input, n_dims),
             window["kernel"], window["stride"], window["padding"], count_include_pad, divisor,
-            n_threads=n_threads_for(n_threads,
-                                            gradient.size * math.prod(geometry.kernel)),
+            n_threads=n_threads_for(n_threads, gradient.size * math.prod(geometry.kernel)),
         )
     return grad_input
 

@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from . import _arrays
+from . import _arrays, _half
 from ._backend import kernels
 from ._shape import as_flag, check_windows_hold_input, pool_geometry
 from ._threads import check_n_threads, n_threads_for
@@ -15,7 +15,7 @@ _FORWARD_DOC = """Max pooling over the {n}-d spatial axes of ``input``, as ``tor
 
 Parameters
 ----------
-input : array_like, float32, float64 or integer (int8 to int64, uint8 to uint32)
+input : array_like, float16, float32, float64 or integer (int8 to int64, uint8 to uint32)
     Shape ``(N, C, {spatial})`` or unbatched ``(C, {spatial})``; N may be 0. Any memory
     layout; never modified.
 kernel_size : int or tuple of {n} ints
@@ -52,7 +52,7 @@ indices : ndarray of int64 (or ``index_dtype``), only with ``return_indices``
 Raises
 ------
 TypeError
-    For an ``input`` of another dtype (bool, float16, complex, ...), non-integer sizes, or an
+    For an ``input`` of another dtype (bool, uint64, complex, ...), non-integer sizes, or an
     ``out`` of the wrong type or dtype.
 ValueError
     For a wrong number of dimensions, zero channel or spatial sizes, non-positive sizes,
@@ -73,7 +73,7 @@ contributions add up (in output raster order, as PyTorch does, so float sums rou
 
 Parameters
 ----------
-grad_output : array_like, float32 or float64
+grad_output : array_like, float16, float32 or float64
     Gradient of the pooled output, shape ``(N, C, {out_spatial})`` or unbatched.
 indices : array_like of integers (int64 and int32 are used as they are)
     The ``indices`` that ``max_pool{n}d(..., return_indices=True)`` returned; same shape as
@@ -132,21 +132,23 @@ def _max_pool(n_dims, input, kernel_size, stride, padding, dilation, ceil_mode,
     if values.size:
         window = geometry.as_3d()
         n_threads = n_threads_for(n_threads, values.size * math.prod(geometry.kernel))
+        kernel_values = _half.kernel_output(values)
         if indices is None:  # the values-only kernel moves less memory
-            kernels.max_pool_forward_values(_arrays.planes(array, n_dims),
-                                            _arrays.planes(values, n_dims), **window,
+            kernels.max_pool_forward_values(_arrays.planes(_half.widened(array), n_dims),
+                                            _arrays.planes(kernel_values, n_dims), **window,
                                             n_threads=n_threads)
         else:
-            kernels.max_pool_forward(_arrays.planes(array, n_dims),
-                                     _arrays.planes(values, n_dims),
+            kernels.max_pool_forward(_arrays.planes(_half.widened(array), n_dims),
+                                     _arrays.planes(kernel_values, n_dims),
                                      _arrays.planes(indices, n_dims), **window,
                                      n_threads=n_threads)
+        _half.narrow_into(values, kernel_values)
     return (values, indices) if return_indices else values
 
 
 def _max_pool_backward(n_dims, grad_output, indices, input_shape, out, n_threads):
     n_threads = check_n_threads(n_threads)
-    gradient = _arrays.as_float_array("grad_output", grad_output)
+    gradient = _arrays.as_float_array("grad_output", grad_output, with_half=True)
     _arrays.check_pooling_shape("grad_output", gradient.shape, n_dims)
     index_array = _arrays.as_array("indices", indices)
     if not np.issubdtype(index_array.dtype, np.integer):
@@ -168,12 +170,15 @@ def _max_pool_backward(n_dims, grad_output, indices, input_shape, out, n_threads
     if grad_input.size == 0:
         return grad_input
     plane_count = math.prod(shape[:-n_dims])
-    out_of_range = kernels.max_pool_backward(
-        _arrays.kernel_array(gradient).reshape(plane_count, -1),
-        _arrays.as_kernel_indices(index_array).reshape(plane_count, -1),
-        grad_input.reshape(plane_count, -1),
-        n_threads=n_threads_for(n_threads, grad_input.size),
-    )
+    if gradient.dtype == _half.HALF:
+        out_of_range = _half.max_pool_backward(gradient, index_array, grad_input, n_dims)
+    else:
+        out_of_range = kernels.max_pool_backward(
+            _arrays.kernel_array(gradient).reshape(plane_count, -1),
+            _arrays.as_kernel_indices(index_array).reshape(plane_count, -1),
+            grad_input.reshape(plane_count, -1),
+            n_threads=n_threads_for(n_threads, grad_input.size),
+        )
     if out_of_range:
         plane_size = math.prod(shape[-n_dims:])
         raise ValueError(

@@ -24,8 +24,9 @@ Conventions shared by every function
   ``range(k)`` (``d = 1`` for average pooling). Taps outside ``[0, L)`` are padding.
 - Windows and the taps inside them are visited in raster order: depth, then height, then
   width, the last dimension fastest.
-- float32 and float64 everywhere, arithmetic in the input's dtype; max pooling forward also
-  takes the integer dtypes int8, int16, int32, int64, uint8, uint16 and uint32.
+- float32 and float64 everywhere, arithmetic in the input's dtype; max and average pooling
+  also take float16 (average sums in float32, rounded once; backwards add in float16), and
+  max pooling forward the integer dtypes int8, int16, int32, int64, uint8, uint16, uint32.
 
 Max pooling: padding never takes part. The first real tap starts as the best; each later
 real tap ``v`` replaces it when ``v > best or isnan(v)``. So ties keep the first maximum, and
@@ -80,7 +81,11 @@ __all__ = [
 ]
 
 _SUPPORTED_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
-_MAX_POOL_DTYPES = _SUPPORTED_DTYPES + tuple(
+# Max and average pooling (window ops) also take float16, with PyTorch's float16 arithmetic:
+# forward averages accumulate in float32 and round once; backwards add in float16 (NumPy's
+# float16 operations round each result, as PyTorch's do).
+_WINDOW_DTYPES = (np.dtype(np.float16),) + _SUPPORTED_DTYPES
+_MAX_POOL_DTYPES = _WINDOW_DTYPES + tuple(
     np.dtype(t) for t in (np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16, np.uint32))
 
 
@@ -207,7 +212,7 @@ def _max_pool(n_dims, input, kernel_size, stride, padding, dilation, ceil_mode, 
 
 def _max_pool_backward(n_dims, grad_output, indices, input_shape):
     grad_output = np.asarray(grad_output)
-    _check_dtype(grad_output, "grad_output")
+    _check_dtype(grad_output, "grad_output", _WINDOW_DTYPES)
     indices = np.asarray(indices)
     if indices.dtype.kind not in "iu":
         raise TypeError(f"indices must be integers, got dtype {indices.dtype}")
@@ -261,30 +266,31 @@ def _avg_window(out_pos, spatial, kernel_size, stride, padding, count_include_pa
 
 def _avg_pool(n_dims, input, kernel_size, stride, padding, ceil_mode, count_include_pad,
               divisor_override):
-    planes, lead_shape = _as_planes(input, n_dims)
+    planes, lead_shape = _as_planes(input, n_dims, _WINDOW_DTYPES)
     kernel_size, stride, padding, _ = _params(n_dims, kernel_size, stride, padding, 1)
     if divisor_override is not None and divisor_override == 0:
         raise ValueError("divisor_override must be non-zero")
     spatial = planes.shape[1:]
     out_shape = _output_shape(spatial, kernel_size, stride, padding, (1,) * n_dims, ceil_mode)
-    dtype = planes.dtype.type
+    # float16 sums run in float32 (PyTorch's accumulation type for it), rounded once.
+    accumulate = np.float32 if planes.dtype == np.float16 else planes.dtype.type
 
     output = np.empty((planes.shape[0],) + out_shape, dtype=planes.dtype)
     for out_pos in itertools.product(*(range(o) for o in out_shape)):
         ranges, divisor = _avg_window(out_pos, spatial, kernel_size, stride, padding,
                                       count_include_pad, divisor_override)
-        total = np.zeros(planes.shape[0], dtype=planes.dtype)
+        total = np.zeros(planes.shape[0], dtype=accumulate)
         with np.errstate(invalid="ignore", over="ignore"):  # inf - inf is NaN, as in C
             for in_pos in itertools.product(*ranges):  # raster order, in the dtype
-                total = total + planes[(slice(None),) + in_pos]
-            output[(slice(None),) + out_pos] = total / dtype(divisor)
+                total = total + planes[(slice(None),) + in_pos].astype(accumulate)
+            output[(slice(None),) + out_pos] = total / accumulate(divisor)
     return output.reshape(lead_shape + out_shape)
 
 
 def _avg_pool_backward(n_dims, grad_output, input_shape, kernel_size, stride, padding,
                        ceil_mode, count_include_pad, divisor_override):
     grad_output = np.asarray(grad_output)
-    _check_dtype(grad_output, "grad_output")
+    _check_dtype(grad_output, "grad_output", _WINDOW_DTYPES)
     input_shape = tuple(operator.index(n) for n in input_shape)
     kernel_size, stride, padding, _ = _params(n_dims, kernel_size, stride, padding, 1)
     spatial = input_shape[-n_dims:]

@@ -365,7 +365,6 @@ def array_cases(argument, shape_of):
         Bad(argument, "int64", shaped(shape_of, np.int64, 1), TypeError, only=NOT_MAX_FORWARD),
         Bad(argument, "uint64", shaped(shape_of, np.uint64, 1), TypeError),
         Bad(argument, "bool", shaped(shape_of, np.bool_, True), TypeError),
-        Bad(argument, "float16", shaped(shape_of, np.float16), TypeError),
         Bad(argument, "complex128", shaped(shape_of, np.complex128), TypeError),
         Bad(argument, "object", shaped(shape_of, object), TypeError),
         Bad(argument, "strings", shaped(shape_of, "U3", "abc"), TypeError),

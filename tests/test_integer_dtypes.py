@@ -78,7 +78,7 @@ def test_same_as_torch(dtype):
             np.testing.assert_array_equal(a, b.numpy())
 
 
-@pytest.mark.parametrize("dtype", [np.bool_, np.float16, np.complex64, np.uint64, object])
+@pytest.mark.parametrize("dtype", [np.bool_, np.complex64, np.uint64, object])
 def test_other_dtypes_are_refused_by_max_pool(dtype):
     with pytest.raises(TypeError, match=f"input must be .* got dtype {np.dtype(dtype)}"):
         cypool.max_pool2d(np.zeros((1, 4, 4), dtype=dtype), 2)

@@ -1,0 +1,98 @@
+"""float16 max and average pooling, forward and backward: PyTorch's CPU float16 arithmetic
+(averages summed in float32 and rounded once; backward contributions added in float16, one
+rounding each, in output raster order), checked against the reference and PyTorch."""
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import cypool
+from cypool import reference
+from strategies import pool_cases
+
+N_DIMS = [1, 2, 3]
+
+
+def scaled_gradient(shape, seed):
+    # Large values make float16 roundings differ between summation orders.
+    rng = np.random.default_rng(seed)
+    return (rng.standard_normal(shape) * rng.choice([1.0, 300.0, 3000.0])).astype(np.float16)
+
+
+def assert_same(actual, expected):
+    assert actual.dtype == expected.dtype == np.float16 and actual.shape == expected.shape
+    np.testing.assert_array_equal(actual.view(np.uint16), expected.view(np.uint16))
+
+
+@pytest.mark.parametrize("n_dims", N_DIMS)
+@given(data=st.data())
+def test_max_pool_float16(n_dims, data):
+    case = data.draw(pool_cases(n_dims, "max", dtypes=(np.float16,)), label="case")
+    values, indices = getattr(cypool, f"max_pool{n_dims}d")(case.x, **case.kwargs,
+                                                            return_indices=True)
+    expected, expected_indices = getattr(reference, f"max_pool{n_dims}d")(
+        case.x, **case.kwargs, return_indices=True)
+    np.testing.assert_array_equal(values, expected)  # NaNs compare equal here
+    np.testing.assert_array_equal(indices, expected_indices)
+    grad = scaled_gradient(values.shape, case.seed)
+    assert_same(getattr(cypool, f"max_pool{n_dims}d_backward")(grad, indices, case.x.shape),
+                getattr(reference, f"max_pool{n_dims}d_backward")(grad, indices, case.x.shape))
+
+
+@pytest.mark.parametrize("n_dims", N_DIMS)
+@given(data=st.data())
+def test_avg_pool_float16(n_dims, data):
+    case = data.draw(pool_cases(n_dims, "avg", dtypes=(np.float16,), value_modes=("normal",)),
+                     label="case")
+    x = (case.x * np.float16(100)).astype(np.float16)
+    kwargs = case.backward_kwargs()
+    result = getattr(cypool, f"avg_pool{n_dims}d")(x, **kwargs)
+    assert_same(result, getattr(reference, f"avg_pool{n_dims}d")(x, **kwargs))
+    grad = scaled_gradient(result.shape, case.seed)
+    assert_same(getattr(cypool, f"avg_pool{n_dims}d_backward")(grad, x.shape, **kwargs),
+                getattr(reference, f"avg_pool{n_dims}d_backward")(grad, x.shape, **kwargs))
+
+
+def test_float16_backward_rounds_each_addition():
+    # Three overlapping windows put three contributions on the middle element; rounding once
+    # at the end would give a different float16 than rounding after each addition.
+    grad = np.array([[[2048.0, 1.0, 1.0]]], np.float16)
+    indices = np.array([[[1, 1, 1]]])
+    result = cypool.max_pool1d_backward(grad, indices, (1, 1, 3))
+    # 2048 + 1 rounds to 2048 in float16, twice; a float32 sum would give 2050.
+    assert result[0, 0, 1] == 2048.0
+
+
+def test_same_as_torch():
+    torch = pytest.importorskip("torch")
+    functional, aten = torch.nn.functional, torch.ops.aten
+    rng = np.random.default_rng(3)
+    x = (rng.standard_normal((2, 3, 13, 11)) * 500).astype(np.float16)
+    t = torch.from_numpy(x)
+    for k, s, p, ceil_mode, count_include_pad in [(3, 1, 1, False, True), (3, 2, 1, True, False),
+                                                  (2, 2, 0, False, True)]:
+        ours = cypool.avg_pool2d(x, k, s, p, ceil_mode, count_include_pad)
+        theirs = functional.avg_pool2d(t, k, s, p, ceil_mode, count_include_pad)
+        assert_same(ours, theirs.numpy())
+        grad = (rng.standard_normal(ours.shape) * 3000).astype(np.float16)
+        theirs = aten.avg_pool2d_backward(torch.from_numpy(grad), t, [k, k], [s, s], [p, p],
+                                          ceil_mode, count_include_pad, None)
+        assert_same(cypool.avg_pool2d_backward(grad, x.shape, k, s, p, ceil_mode,
+                                               count_include_pad), theirs.numpy())
+        values, indices = cypool.max_pool2d(x, k, s, p, 1, ceil_mode, True)
+        theirs_values, theirs_indices = functional.max_pool2d(t, k, s, p, 1, ceil_mode, True)
+        assert_same(values, theirs_values.numpy())
+        np.testing.assert_array_equal(indices, theirs_indices.numpy())
+        theirs = aten.max_pool2d_with_indices_backward(
+            torch.from_numpy(grad), t, [k, k], [s, s], [p, p], [1, 1], ceil_mode,
+            theirs_indices)
+        assert_same(cypool.max_pool2d_backward(grad, indices, x.shape), theirs.numpy())
+
+
+@pytest.mark.parametrize("name, arguments", [
+    ("adaptive_max_pool2d", (2,)), ("adaptive_avg_pool2d", (2,)), ("global_avg_pool2d", ()),
+])
+def test_ops_without_float16_say_so(name, arguments):
+    with pytest.raises(TypeError, match="float32 or float64"):
+        getattr(cypool, name)(np.zeros((1, 4, 4), np.float16), *arguments)
