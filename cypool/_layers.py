@@ -236,18 +236,15 @@ class _AdaptiveAvgPoolLayer(_AvgLayer):
                                        n_threads=self.n_threads)
 
 
-_MAX_DOC = """{n}-d max pooling layer, as ``torch.nn.MaxPool{n}d`` (same arguments, same order).
+# Docstrings: one template; each layer kind fills in its title, its own parameters, the
+# arguments of its example and what eval mode saves.
+_LAYER_DOC = """{n}-d {title} layer, as ``torch.nn.{name}{n}d`` (same arguments, same order).
 
 Parameters
 ----------
-kernel_size, stride, padding, dilation, ceil_mode
-    As for :func:`cypool.max_pool{n}d`.
-return_indices : bool, default False
-    ``forward`` returns ``(values, indices)`` instead of values.
+{parameters}
 n_threads : int, optional, keyword-only
-    Threads per call; default (None) :func:`cypool.get_num_threads`.
-index_dtype : {{numpy.int64, numpy.int32}}, default numpy.int64, keyword-only
-    dtype of the indices kept for backward (and returned).
+    Threads per call; default (None) :func:`cypool.get_num_threads`.{index_dtype}
 reuse_buffers : bool, default True, keyword-only
     Write results into arrays the layer keeps (see Notes).
 {tail}
@@ -255,7 +252,7 @@ Examples
 --------
 >>> import numpy as np
 >>> import cypool
->>> pool = cypool.MaxPool{n}d(2)
+>>> pool = cypool.{name}{n}d({example_argument})
 >>> x = np.arange({size}, dtype=np.float32).reshape({shape})
 >>> y = pool(x)
 >>> y.shape
@@ -265,154 +262,104 @@ Examples
 ({out_size}.0, True)
 """
 
-_AVG_DOC = """{n}-d average pooling layer, as ``torch.nn.AvgPool{n}d`` (same arguments, same order).
-
-Parameters
-----------
-kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override
-    As for :func:`cypool.avg_pool{n}d`.
-n_threads : int, optional, keyword-only
-    Threads per call; default (None) :func:`cypool.get_num_threads`.
-reuse_buffers : bool, default True, keyword-only
-    Write results into arrays the layer keeps (see Notes).
-{tail}
-Examples
---------
->>> import numpy as np
->>> import cypool
->>> pool = cypool.AvgPool{n}d(2)
->>> x = np.ones({shape}, dtype=np.float32)
->>> y = pool(x)
->>> y.shape
-{out_shape}
->>> grad_x = pool.backward(np.ones_like(y))
->>> float(grad_x.sum()), grad_x.shape == x.shape
-({out_size}.0, True)
-"""
-
-_ADAPTIVE_MAX_DOC = """{n}-d adaptive max pooling layer, as ``torch.nn.AdaptiveMaxPool{n}d``.
-
-Parameters
-----------
-output_size
-    As for :func:`cypool.adaptive_max_pool{n}d` (``None`` entries keep that input size).
+_RETURN_INDICES = """
 return_indices : bool, default False
-    ``forward`` returns ``(values, indices)`` instead of values.
-n_threads : int, optional, keyword-only
-    Threads per call; default (None) :func:`cypool.get_num_threads`.
-index_dtype : {{numpy.int64, numpy.int32}}, default numpy.int64, keyword-only
-    dtype of the indices kept for backward (and returned).
-reuse_buffers : bool, default True, keyword-only
-    Write results into arrays the layer keeps (see Notes).
-{tail}
-Examples
---------
->>> import numpy as np
->>> import cypool
->>> pool = cypool.AdaptiveMaxPool{n}d({out_size_arg})
->>> x = np.arange({size}, dtype=np.float32).reshape({shape})
->>> y = pool(x)
->>> y.shape
-{out_shape}
->>> grad_x = pool.backward(np.ones_like(y))
->>> float(grad_x.sum()), grad_x.shape == x.shape
-({out_size}.0, True)
-"""
+    ``forward`` returns ``(values, indices)`` instead of values."""
 
-_ADAPTIVE_AVG_DOC = """{n}-d adaptive average pooling layer, as ``torch.nn.AdaptiveAvgPool{n}d``.
+_INDEX_DTYPE = """
+index_dtype : {numpy.int64, numpy.int32}, default numpy.int64, keyword-only
+    dtype of the indices kept for backward (and returned)."""
 
-Parameters
-----------
-output_size
-    As for :func:`cypool.adaptive_avg_pool{n}d` (``None`` entries keep that input size).
-n_threads : int, optional, keyword-only
-    Threads per call; default (None) :func:`cypool.get_num_threads`.
-reuse_buffers : bool, default True, keyword-only
-    Write results into arrays the layer keeps (see Notes).
-{tail}
-Examples
---------
->>> import numpy as np
->>> import cypool
->>> pool = cypool.AdaptiveAvgPool{n}d({out_size_arg})
->>> x = np.ones({shape}, dtype=np.float32)
->>> y = pool(x)
->>> y.shape
-{out_shape}
->>> grad_x = pool.backward(np.ones_like(y))
->>> float(grad_x.sum()), grad_x.shape == x.shape
-({out_size}.0, True)
-"""
+_KINDS = {
+    # name: (title, parameters, index_dtype entry, eval-mode note)
+    "MaxPool": ("max pooling",
+                "kernel_size, stride, padding, dilation, ceil_mode\n"
+                "    As for :func:`cypool.max_pool{n}d`." + _RETURN_INDICES,
+                _INDEX_DTYPE,
+                " and, unless ``return_indices``, computes no indices (a faster kernel)"),
+    "AvgPool": ("average pooling",
+                "kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override\n"
+                "    As for :func:`cypool.avg_pool{n}d`.", "", ""),
+    "AdaptiveMaxPool": ("adaptive max pooling",
+                        "output_size\n    As for :func:`cypool.adaptive_max_pool{n}d` "
+                        "(``None`` entries keep that input size)." + _RETURN_INDICES,
+                        _INDEX_DTYPE, " and computes no indices unless ``return_indices``"),
+    "AdaptiveAvgPool": ("adaptive average pooling",
+                        "output_size\n    As for :func:`cypool.adaptive_avg_pool{n}d` "
+                        "(``None`` entries keep that input size).", "", ""),
+}
 
+# (input shape, output shape) of each dimension's example: windows of 2 halve every axis.
 _EXAMPLE_SHAPES = {1: ((1, 2, 6), (1, 2, 3)), 2: ((1, 2, 4, 6), (1, 2, 2, 3)),
                    3: ((1, 2, 2, 4, 6), (1, 2, 1, 2, 3))}
 
 
-def _layer_doc(template: str, n: int, eval_note: str) -> str:
+def _layer_doc(name: str, n: int) -> str:
+    title, parameters, index_dtype, eval_note = _KINDS[name]
     shape, out_shape = _EXAMPLE_SHAPES[n]
-    return template.format(n=n, shape=shape, out_shape=out_shape, size=int(np.prod(shape)),
-                           out_size=int(np.prod(out_shape)), out_size_arg=out_shape[2:],
-                           tail=_LAYER_DOC_TAIL.format(eval_note=eval_note))
-
-
-_MAX_EVAL_NOTE = " and, unless ``return_indices``, computes no indices (a faster kernel)"
+    example_argument = out_shape[2:] if name.startswith("Adaptive") else 2
+    return _LAYER_DOC.format(
+        n=n, name=name, title=title, parameters=parameters.format(n=n), index_dtype=index_dtype,
+        tail=_LAYER_DOC_TAIL.format(eval_note=eval_note), example_argument=example_argument,
+        shape=shape, out_shape=out_shape, size=int(np.prod(shape)),
+        out_size=int(np.prod(out_shape)))
 
 
 class MaxPool1d(_MaxPoolLayer):
-    __doc__ = _layer_doc(_MAX_DOC, 1, _MAX_EVAL_NOTE)
+    __doc__ = _layer_doc("MaxPool", 1)
     n_dims = 1
 
 
 class MaxPool2d(_MaxPoolLayer):
-    __doc__ = _layer_doc(_MAX_DOC, 2, _MAX_EVAL_NOTE)
+    __doc__ = _layer_doc("MaxPool", 2)
     n_dims = 2
 
 
 class MaxPool3d(_MaxPoolLayer):
-    __doc__ = _layer_doc(_MAX_DOC, 3, _MAX_EVAL_NOTE)
+    __doc__ = _layer_doc("MaxPool", 3)
     n_dims = 3
 
 
 class AvgPool1d(_AvgPoolLayer):
-    __doc__ = _layer_doc(_AVG_DOC, 1, "")
+    __doc__ = _layer_doc("AvgPool", 1)
     n_dims = 1
 
 
 class AvgPool2d(_AvgPoolLayer):
-    __doc__ = _layer_doc(_AVG_DOC, 2, "")
+    __doc__ = _layer_doc("AvgPool", 2)
     n_dims = 2
 
 
 class AvgPool3d(_AvgPoolLayer):
-    __doc__ = _layer_doc(_AVG_DOC, 3, "")
+    __doc__ = _layer_doc("AvgPool", 3)
     n_dims = 3
 
 
 class AdaptiveMaxPool1d(_AdaptiveMaxPoolLayer):
-    __doc__ = _layer_doc(_ADAPTIVE_MAX_DOC, 1, _MAX_EVAL_NOTE)
+    __doc__ = _layer_doc("AdaptiveMaxPool", 1)
     n_dims = 1
 
 
 class AdaptiveMaxPool2d(_AdaptiveMaxPoolLayer):
-    __doc__ = _layer_doc(_ADAPTIVE_MAX_DOC, 2, _MAX_EVAL_NOTE)
+    __doc__ = _layer_doc("AdaptiveMaxPool", 2)
     n_dims = 2
 
 
 class AdaptiveMaxPool3d(_AdaptiveMaxPoolLayer):
-    __doc__ = _layer_doc(_ADAPTIVE_MAX_DOC, 3, _MAX_EVAL_NOTE)
+    __doc__ = _layer_doc("AdaptiveMaxPool", 3)
     n_dims = 3
 
 
 class AdaptiveAvgPool1d(_AdaptiveAvgPoolLayer):
-    __doc__ = _layer_doc(_ADAPTIVE_AVG_DOC, 1, "")
+    __doc__ = _layer_doc("AdaptiveAvgPool", 1)
     n_dims = 1
 
 
 class AdaptiveAvgPool2d(_AdaptiveAvgPoolLayer):
-    __doc__ = _layer_doc(_ADAPTIVE_AVG_DOC, 2, "")
+    __doc__ = _layer_doc("AdaptiveAvgPool", 2)
     n_dims = 2
 
 
 class AdaptiveAvgPool3d(_AdaptiveAvgPoolLayer):
-    __doc__ = _layer_doc(_ADAPTIVE_AVG_DOC, 3, "")
+    __doc__ = _layer_doc("AdaptiveAvgPool", 3)
     n_dims = 3

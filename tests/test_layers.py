@@ -19,6 +19,18 @@ def layer_class(kind, n_dims):
     return getattr(cypool, f"{kind.capitalize()}Pool{n_dims}d")
 
 
+def peak_after_first_step(step, repeats=5):
+    """Peak bytes traced by tracemalloc over ``repeats`` steps after a first, untraced one."""
+    step()
+    tracemalloc.start()
+    try:
+        for _ in range(repeats):
+            step()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
 def assert_same_array(actual, expected):
     assert actual.dtype == expected.dtype and actual.shape == expected.shape
     np.testing.assert_array_equal(actual, expected)
@@ -148,20 +160,8 @@ def test_training_step_allocates_no_arrays_after_the_first(n_dims, kind):
     x = np.random.default_rng(0).random(shape, dtype=np.float32)
     layer = layer_class(kind, n_dims)(3, 2, 1)
 
-    def step():
-        y = layer(x)
-        return layer.backward(y)
-
-    step()
-    tracemalloc.start()
-    try:
-        for _ in range(5):
-            step()
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
     # Python objects (tuples, views) come and go; no array-sized block may.
-    assert peak < layer(x).nbytes // 4
+    assert peak_after_first_step(lambda: layer.backward(layer(x))) < layer(x).nbytes // 4
 
 
 @pytest.mark.parametrize("arguments, error, name", [
@@ -232,15 +232,4 @@ def test_adaptive_training_step_allocates_no_arrays_after_the_first(kind):
     x = np.random.default_rng(0).random((4, 64, 14, 14), dtype=np.float32)
     layer = getattr(cypool, f"Adaptive{kind}Pool2d")(7)
 
-    def step():
-        return layer.backward(layer(x))
-
-    step()
-    tracemalloc.start()
-    try:
-        for _ in range(5):
-            step()
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
-    assert peak < layer(x).nbytes // 4
+    assert peak_after_first_step(lambda: layer.backward(layer(x))) < layer(x).nbytes // 4
