@@ -170,4 +170,5 @@ def test_kernels_release_the_gil():
         shares.append(beside_kernel / (best_rate * elapsed))
         if shares[-1] > 0.3:
             return
-    pytest.fail(f"another Python thread barely ran while a kernel ran: shares {[round(share, 3) for share in shares]}")
+    rounded = [round(share, 3) for share in shares]
+    pytest.fail(f"another Python thread barely ran while a kernel ran: shares {rounded}")
