@@ -15,6 +15,8 @@ from cypool import reference
 from strategies import LAYOUTS, make_values, pool_cases, with_layout
 
 N_DIMS = [1, 2, 3]
+# Gradients: continuous values, or with the dtype's edges (sums that overflow, inf - inf).
+GRADIENT_MODES = ("normal", "extremes")
 
 
 def api(name, n_dims, suffix=""):
@@ -45,9 +47,10 @@ def garbage(shape, dtype):
     return np.full(shape, -12345, dtype=dtype)
 
 
-def grad_like(case, layout="C"):
-    """A continuous gradient for the output of ``case``: float32 sums show their order."""
-    grad = make_values(case.out_shape, case.x.dtype, "normal", case.seed + 1)
+def grad_like(case, layout="C", mode="normal"):
+    """A gradient for the output of ``case``: continuous values by default, so float32 sums
+    show their order (``mode`` as in ``make_values``)."""
+    grad = make_values(case.out_shape, case.x.dtype, mode, case.seed + 1)
     return with_layout(grad, layout, channel_axis=len(case.out_shape) - case.n_dims - 1)
 
 
@@ -90,7 +93,8 @@ def test_max_pool_matches_reference(n_dims, data):
 def test_max_pool_backward_matches_reference(n_dims, data):
     case = data.draw(pool_cases(n_dims, "max"), label="case")
     _, indices = ref("max_pool", n_dims)(case.x, **case.kwargs, return_indices=True)
-    grad_output = grad_like(case, data.draw(st.sampled_from(LAYOUTS), label="grad_layout"))
+    grad_output = grad_like(case, data.draw(st.sampled_from(LAYOUTS), label="grad_layout"),
+                            data.draw(st.sampled_from(GRADIENT_MODES), label="grad_mode"))
     indices = with_layout(indices, data.draw(st.sampled_from(LAYOUTS), label="index_layout"),
                           readonly=data.draw(st.booleans(), label="readonly"))
     grad_before, indices_before = grad_output.copy(), indices.copy()
@@ -131,7 +135,8 @@ def test_avg_pool_matches_reference(n_dims, data):
 @given(data=st.data())
 def test_avg_pool_backward_matches_reference(n_dims, data):
     case = data.draw(pool_cases(n_dims, "avg"), label="case")
-    grad_output = grad_like(case, data.draw(st.sampled_from(LAYOUTS), label="grad_layout"))
+    grad_output = grad_like(case, data.draw(st.sampled_from(LAYOUTS), label="grad_layout"),
+                            data.draw(st.sampled_from(GRADIENT_MODES), label="grad_mode"))
     if data.draw(st.booleans(), label="readonly"):
         grad_output.flags.writeable = False
     grad_before = grad_output.copy()
