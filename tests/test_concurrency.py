@@ -93,6 +93,16 @@ def test_every_op_is_bit_identical_for_every_thread_count_and_repeat(n_dims, sha
                                  expected)
 
 
+@pytest.mark.parametrize("n_threads", [2**31, 2**63])
+def test_thread_counts_past_a_c_int_are_capped(n_threads):
+    """The kernels take a C int: a huge n_threads is capped (to four per CPU), not overflowed
+    or turned into a huge OpenMP team."""
+    n_dims, shape, window = CASES[2]
+    x, gradient = problem(n_dims, shape, window, np.float32)
+    assert_bit_identical(run_every_op(n_dims, x, window, gradient, n_threads),
+                         run_every_op(n_dims, x, window, gradient, n_threads=1))
+
+
 def test_many_python_threads_at_once_get_the_serial_results():
     problems = []
     for (n_dims, shape, window), dtype in zip(CASES * 2, [np.float32] * 4 + [np.float64] * 4):
