@@ -11,6 +11,9 @@ Environment switches (all optional):
 ``CYPOOL_DEBUG_CHECKS=1``    compile with Cython bounds and wraparound checks (slow; for tests).
 ``CYPOOL_MARCH_NATIVE=1``    add ``-march=native`` to the baseline level (not portable).
 ``CYPOOL_ISA_LEVELS=a,b``    build only these levels (baseline is always built).
+``CYPOOL_SANITIZE=1``        compile and link with AddressSanitizer and UndefinedBehaviorSanitizer
+                             (gcc/clang; for tests: load ``libasan.so`` first with ``LD_PRELOAD``,
+                             as ``.ci/sanitizers`` does).
 """
 
 import os
@@ -53,6 +56,9 @@ ISA_FLAGS = {
 }
 
 OPTIMISE_FLAGS = {"unix": ["-O3"], "msvc": ["/O2"]}
+
+# CYPOOL_SANITIZE=1: compile and link flags (the frame pointers give readable stack traces).
+SANITIZE_FLAGS = ["-fsanitize=address,undefined", "-fno-omit-frame-pointer"]
 
 
 def is_x86_64():
@@ -143,6 +149,9 @@ class BuildExtWithOpenMP(build_ext):
             if openmp is not None:
                 flags += openmp[0]
                 link_flags += openmp[1]
+            if os.environ.get("CYPOOL_SANITIZE") == "1" and family == "unix":
+                flags += SANITIZE_FLAGS
+                link_flags += SANITIZE_FLAGS
             extension.extra_compile_args = flags + list(extension.extra_compile_args)
             extension.extra_link_args = link_flags + list(extension.extra_link_args)
         super().build_extensions()

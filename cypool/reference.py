@@ -233,8 +233,9 @@ def _max_pool_backward(n_dims, grad_output, indices, input_shape):
         raise ValueError("indices out of range")
     grad_input = np.zeros((n_planes, plane_size), dtype=grad_output.dtype)
     rows = np.arange(n_planes)
-    for j in range(grads.shape[1]):  # output positions in raster order
-        grad_input[rows, where[:, j]] += grads[:, j]
+    with np.errstate(invalid="ignore", over="ignore"):  # inf - inf is NaN, as in C
+        for j in range(grads.shape[1]):  # output positions in raster order
+            grad_input[rows, where[:, j]] += grads[:, j]
     return grad_input.reshape(input_shape)
 
 

@@ -15,6 +15,8 @@ from cypool import reference
 from strategies import LAYOUTS, make_values, pool_cases, with_layout
 
 N_DIMS = [1, 2, 3]
+# Gradients: continuous values, or with the dtype's edges (sums that overflow, inf - inf).
+GRADIENT_MODES = ("normal", "extremes")
 
 
 def api(name, n_dims, suffix=""):
@@ -38,16 +40,32 @@ def assert_same_array(actual, expected):
         np.testing.assert_array_equal(np.signbit(actual[zeros]), np.signbit(expected[zeros]))
 
 
+MARGIN, MARKER = 8, -777  # canary elements on each side of an out= buffer, and their value
+
+
 def garbage(shape, dtype):
-    """An ``out=`` buffer full of values that must all be overwritten."""
-    if np.dtype(dtype).kind == "f":
-        return np.full(shape, np.nan, dtype=dtype)
-    return np.full(shape, -12345, dtype=dtype)
+    """An ``out=`` buffer full of values that must all be overwritten, inside a bigger buffer
+    whose margins must not be (``assert_margins_untouched``)."""
+    size = int(np.prod(shape))
+    buffer = np.full(size + 2 * MARGIN, MARKER, dtype=dtype)
+    out = buffer[MARGIN:MARGIN + size].reshape(shape)
+    out[...] = np.nan if np.dtype(dtype).kind == "f" else -12345
+    return out
 
 
-def grad_like(case, layout="C"):
-    """A continuous gradient for the output of ``case``: float32 sums show their order."""
-    grad = make_values(case.out_shape, case.x.dtype, "normal", case.seed + 1)
+def assert_margins_untouched(*outs):
+    """Nothing was written just before or after the ``garbage`` buffers ``outs``."""
+    for out in outs:
+        buffer = out.base
+        while buffer.base is not None:
+            buffer = buffer.base
+        assert (buffer[:MARGIN] == MARKER).all() and (buffer[-MARGIN:] == MARKER).all()
+
+
+def grad_like(case, layout="C", mode="normal"):
+    """A gradient for the output of ``case``: continuous values by default, so float32 sums
+    show their order (``mode`` as in ``make_values``)."""
+    grad = make_values(case.out_shape, case.x.dtype, mode, case.seed + 1)
     return with_layout(grad, layout, channel_axis=len(case.out_shape) - case.n_dims - 1)
 
 
@@ -68,6 +86,7 @@ def test_max_pool_matches_reference(n_dims, data):
         out = (garbage(case.out_shape, case.x.dtype), garbage(case.out_shape, np.int64))
         result = api("max_pool", n_dims)(case.x, **case.kwargs, return_indices=True, out=out)
         assert len(result) == 2 and result[0] is out[0] and result[1] is out[1]
+        assert_margins_untouched(*out)
     else:
         result = api("max_pool", n_dims)(case.x, **case.kwargs, return_indices=True)
         assert len(result) == 2
@@ -79,6 +98,7 @@ def test_max_pool_matches_reference(n_dims, data):
         out = garbage(case.out_shape, case.x.dtype)
         values_only = api("max_pool", n_dims)(case.x, **case.kwargs, out=out)
         assert values_only is out
+        assert_margins_untouched(out)
     else:
         values_only = api("max_pool", n_dims)(case.x, **case.kwargs)
     assert_same_array(values_only, expected_values)
@@ -90,7 +110,8 @@ def test_max_pool_matches_reference(n_dims, data):
 def test_max_pool_backward_matches_reference(n_dims, data):
     case = data.draw(pool_cases(n_dims, "max"), label="case")
     _, indices = ref("max_pool", n_dims)(case.x, **case.kwargs, return_indices=True)
-    grad_output = grad_like(case, data.draw(st.sampled_from(LAYOUTS), label="grad_layout"))
+    grad_output = grad_like(case, data.draw(st.sampled_from(LAYOUTS), label="grad_layout"),
+                            data.draw(st.sampled_from(GRADIENT_MODES), label="grad_mode"))
     indices = with_layout(indices, data.draw(st.sampled_from(LAYOUTS), label="index_layout"),
                           readonly=data.draw(st.booleans(), label="readonly"))
     grad_before, indices_before = grad_output.copy(), indices.copy()
@@ -102,6 +123,7 @@ def test_max_pool_backward_matches_reference(n_dims, data):
         out = garbage(case.x.shape, case.x.dtype)
         grad_input = backward(grad_output, indices, input_shape, out=out)
         assert grad_input is out
+        assert_margins_untouched(out)
     else:
         grad_input = backward(grad_output, indices, input_shape)
     assert_same_array(grad_input, expected)
@@ -121,6 +143,7 @@ def test_avg_pool_matches_reference(n_dims, data):
         out = garbage(case.out_shape, case.x.dtype)
         output = api("avg_pool", n_dims)(case.x, **case.kwargs, out=out)
         assert output is out
+        assert_margins_untouched(out)
     else:
         output = api("avg_pool", n_dims)(case.x, **case.kwargs)
     assert_same_array(output, expected)
@@ -131,7 +154,8 @@ def test_avg_pool_matches_reference(n_dims, data):
 @given(data=st.data())
 def test_avg_pool_backward_matches_reference(n_dims, data):
     case = data.draw(pool_cases(n_dims, "avg"), label="case")
-    grad_output = grad_like(case, data.draw(st.sampled_from(LAYOUTS), label="grad_layout"))
+    grad_output = grad_like(case, data.draw(st.sampled_from(LAYOUTS), label="grad_layout"),
+                            data.draw(st.sampled_from(GRADIENT_MODES), label="grad_mode"))
     if data.draw(st.booleans(), label="readonly"):
         grad_output.flags.writeable = False
     grad_before = grad_output.copy()
@@ -144,6 +168,7 @@ def test_avg_pool_backward_matches_reference(n_dims, data):
         out = garbage(case.x.shape, case.x.dtype)
         grad_input = backward(grad_output, input_shape, **case.kwargs, out=out)
         assert grad_input is out
+        assert_margins_untouched(out)
     else:
         grad_input = backward(grad_output, input_shape, **case.kwargs)
     assert_same_array(grad_input, expected)
