@@ -591,11 +591,18 @@ cdef inline void cascade_block_add(const floating* rows, Py_ssize_t count, Py_ss
 
 cdef inline void cascade_block_sum(const floating* rows, Py_ssize_t count, Py_ssize_t row_size,
                                    floating* acc) noexcept nogil:
-    """acc[:row_size] = the sums from +0 of `count` consecutive rows of row_size values."""
-    cdef Py_ssize_t k
+    """acc[:row_size] = the sums from +0 of `count` consecutive rows of row_size values.
+    (A local accumulator, copied out at the end, stays in registers: `acc` could alias
+    `rows` as far as the compiler knows.)"""
+    cdef floating local[SUM_MAX_ROW]
+    cdef Py_ssize_t i, k
     for k in range(row_size):
-        acc[k] = 0
-    cascade_block_add(rows, count, row_size, acc)
+        local[k] = 0
+    for i in range(count):
+        for k in range(row_size):
+            local[k] = local[k] + rows[i * row_size + k]
+    for k in range(row_size):
+        acc[k] = local[k]
 
 
 cdef inline void cascade_block_sum_lanes(const floating* rows, Py_ssize_t count,
