@@ -140,6 +140,82 @@ cdef void adaptive_max_rows(const floating* input, floating* values, index_t* in
             row = row + 1
 
 
+# Narrow output rows (7 columns from 14, say) leave the row kernels above little to vectorise.
+# For small planes with uniform-width windows, a plane is then done in two passes: first the
+# width maxima of every input row, which is one long strided row (W = OW * k, so the window of
+# column ow of input row r starts at (r * OW + ow) * k, and that is its flat position in the
+# plane); then each output row merges the rows of its window in order. Rows in raster order,
+# each reduced under the strict rule, then merged under the same rule, give the same winner as
+# the plain raster scan: the last NaN if there is one, else the first maximum.
+
+cdef enum:
+    SEPARABLE_ROW_VALUES = 4096  # largest D * H * OW done in two passes (stack scratch)
+    SEPARABLE_MAX_WIDTH = 32     # wider output rows vectorise well in the row kernels
+
+
+cdef inline void adaptive_max_separable_plane(const floating* plane, floating* values,
+                                              index_t* indices,
+                                              const AdaptiveWindow* w) noexcept nogil:
+    cdef floating row_best[SEPARABLE_ROW_VALUES]
+    cdef index_t row_where[SEPARABLE_ROW_VALUES]
+    cdef Py_ssize_t H = w.in_size[1], out_width = w.out_size[2]
+    cdef Py_ssize_t od, oh, ow, d, h, d0, d1, h0, h1, first, row
+    cdef floating* out_values
+    cdef index_t* out_indices
+    cdef index_t* where_scratch = NULL
+    cdef floating value
+    cdef bint take
+    if indices != NULL:
+        where_scratch = row_where
+    adaptive_max_uniform_pass(plane, 0, w.uniform_width, row_best, where_scratch,
+                              w.in_size[0] * H * out_width, True)
+    for od in range(w.out_size[0]):
+        d0 = adaptive_start(od, w.out_size[0], w.in_size[0])
+        d1 = adaptive_stop(od, w.out_size[0], w.in_size[0])
+        for oh in range(w.out_size[1]):
+            h0 = adaptive_start(oh, w.out_size[1], H)
+            h1 = adaptive_stop(oh, w.out_size[1], H)
+            out_values = values + (od * w.out_size[1] + oh) * out_width
+            out_indices = NULL
+            first = (d0 * H + h0) * out_width
+            for ow in range(out_width):
+                out_values[ow] = row_best[first + ow]
+            if indices != NULL:
+                out_indices = indices + (od * w.out_size[1] + oh) * out_width
+                for ow in range(out_width):
+                    out_indices[ow] = row_where[first + ow]
+            for d in range(d0, d1):
+                for h in range(h0, h1):
+                    row = (d * H + h) * out_width
+                    if row == first:
+                        continue
+                    for ow in range(out_width):
+                        value = row_best[row + ow]
+                        take = max_takes(value, out_values[ow])
+                        out_values[ow] = value if take else out_values[ow]
+                        if indices != NULL:
+                            out_indices[ow] = row_where[row + ow] if take else out_indices[ow]
+
+
+cdef void adaptive_max_separable_planes(const floating* input, floating* values,
+                                        index_t* indices, const AdaptiveWindow* w,
+                                        Py_ssize_t n_planes, int n_threads) noexcept nogil:
+    """One plane per parallel task, in two passes; `indices` may be NULL (values only)."""
+    cdef Py_ssize_t in_plane_size = w.in_size[0] * w.in_size[1] * w.in_size[2]
+    cdef Py_ssize_t out_plane_size = w.out_size[0] * w.out_size[1] * w.out_size[2]
+    cdef Py_ssize_t plane
+    for plane in prange(n_planes, schedule="static", num_threads=n_threads):
+        adaptive_max_separable_plane(input + plane * in_plane_size,
+                                     values + plane * out_plane_size,
+                                     (indices + plane * out_plane_size)
+                                     if indices != NULL else NULL, w)
+
+
+cdef inline bint adaptive_max_is_separable(const AdaptiveWindow* w) noexcept nogil:
+    return (w.uniform_width > 0 and w.out_size[2] < SEPARABLE_MAX_WIDTH
+            and w.in_size[0] * w.in_size[1] * w.out_size[2] <= SEPARABLE_ROW_VALUES)
+
+
 def adaptive_max_pool_forward(const floating[:, :, :, ::1] input,
                               floating[:, :, :, ::1] values_out,
                               index_t[:, :, :, ::1] indices_out, int n_threads):
@@ -147,8 +223,13 @@ def adaptive_max_pool_forward(const floating[:, :, :, ::1] input,
     cdef AdaptiveWindow w = make_adaptive_window(tuple(input.shape)[1:4],
                                                  tuple(values_out.shape)[1:4])
     with nogil:
-        adaptive_max_rows(&input[0, 0, 0, 0], &values_out[0, 0, 0, 0],
-                          &indices_out[0, 0, 0, 0], &w, input.shape[0], n_threads)
+        if adaptive_max_is_separable(&w):
+            adaptive_max_separable_planes(&input[0, 0, 0, 0], &values_out[0, 0, 0, 0],
+                                          &indices_out[0, 0, 0, 0], &w, input.shape[0],
+                                          n_threads)
+        else:
+            adaptive_max_rows(&input[0, 0, 0, 0], &values_out[0, 0, 0, 0],
+                              &indices_out[0, 0, 0, 0], &w, input.shape[0], n_threads)
 
 
 def adaptive_max_pool_forward_values(const floating[:, :, :, ::1] input,
@@ -157,8 +238,12 @@ def adaptive_max_pool_forward_values(const floating[:, :, :, ::1] input,
     cdef AdaptiveWindow w = make_adaptive_window(tuple(input.shape)[1:4],
                                                  tuple(values_out.shape)[1:4])
     with nogil:
-        adaptive_max_rows(&input[0, 0, 0, 0], &values_out[0, 0, 0, 0], <int64_t*>NULL, &w,
-                          input.shape[0], n_threads)
+        if adaptive_max_is_separable(&w):
+            adaptive_max_separable_planes(&input[0, 0, 0, 0], &values_out[0, 0, 0, 0],
+                                          <int64_t*>NULL, &w, input.shape[0], n_threads)
+        else:
+            adaptive_max_rows(&input[0, 0, 0, 0], &values_out[0, 0, 0, 0], <int64_t*>NULL,
+                              &w, input.shape[0], n_threads)
 
 
 # ---------------------------------------------------------------------------------------------
