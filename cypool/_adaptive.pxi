@@ -703,7 +703,7 @@ cdef inline void cascade_block_sum_lanes(const floating* rows, Py_ssize_t count,
 
 cdef inline void torch_plane_partials(const floating* x, Py_ssize_t n, Py_ssize_t lanes,
                                       const floating* block_sums, floating* lane_sums,
-                                      floating* tail) noexcept nogil:
+                                      Py_ssize_t lane_stride, floating* tail) noexcept nogil:
     """PyTorch's cascade_sum of x[:n] (see above), read as vectors of `lanes` values (the
     vector width, or 1 when n is below it), up to its last step: the lane sums and the sum
     from +0 of the scalar tail, which the caller adds up (tail first, then lanes in order).
@@ -766,7 +766,7 @@ cdef inline void torch_plane_partials(const floating* x, Py_ssize_t n, Py_ssize_
         for k in range(lanes):
             level[0][k] = level[0][k] + level[0][j * lanes + k]
     for k in range(lanes):
-        lane_sums[k] = level[0][k]
+        lane_sums[k * lane_stride] = level[0][k]
     total = 0
     for i in range(s.vectors * lanes, n):
         total = total + x[i]
@@ -780,7 +780,7 @@ cdef inline floating torch_plane_sum_lanes(const floating* x, Py_ssize_t n, Py_s
     cdef floating lane_sums[SUM_MAX_LANES]
     cdef floating total, zero = 0
     cdef Py_ssize_t k
-    torch_plane_partials(x, n, lanes, block_sums, lane_sums, &total)
+    torch_plane_partials(x, n, lanes, block_sums, lane_sums, 1, &total)
     for k in range(lanes):
         total = total + lane_sums[k]
     return zero + total
@@ -792,14 +792,12 @@ cdef inline void torch_group_mean_lanes(const floating* x, Py_ssize_t n, Py_ssiz
     blocks): the same operations, with the final lane additions, a chain of dependent adds
     per plane, done for the whole group at once (lanes-major), which vectorises."""
     cdef floating lane_sums[SUM_MAX_LANES][SUM_GROUP]
-    cdef floating partial[SUM_MAX_LANES]
     cdef floating totals[SUM_GROUP]
     cdef floating zero = 0
     cdef Py_ssize_t p, k
-    for p in range(SUM_GROUP):
-        torch_plane_partials(x + p * n, n, lanes, NULL, partial, &totals[p])
-        for k in range(lanes):
-            lane_sums[k][p] = partial[k]
+    for p in range(SUM_GROUP):  # each plane's lanes straight into column p
+        torch_plane_partials(x + p * n, n, lanes, NULL, &lane_sums[0][p], SUM_GROUP,
+                             &totals[p])
     for k in range(lanes):
         for p in range(SUM_GROUP):
             totals[p] = totals[p] + lane_sums[k][p]
