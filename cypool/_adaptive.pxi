@@ -319,46 +319,105 @@ def adaptive_avg_pool_forward(const floating[:, :, :, ::1] input, floating[:, :,
         adaptive_avg_rows(&input[0, 0, 0, 0], &out[0, 0, 0, 0], &w, input.shape[0], n_threads)
 
 
-cdef inline void adaptive_spread_uniform(const floating* grad_output_row, floating* grad_row,
-                                         Py_ssize_t k, floating divisor_d, floating divisor_h,
-                                         Py_ssize_t out_width) noexcept nogil:
-    """Add g / kd / kh / k of every output column to its k input columns (disjoint windows,
-    so each input column gets one share per output row)."""
-    cdef Py_ssize_t ow, t
-    cdef floating delta, width_taps = <floating>k
+cdef enum:
+    # Output rows up to this wide keep their shares g / kd / kh / kw and the width windows
+    # in per-task stack tables, computed once instead of once per input row they cover.
+    DELTA_CACHE_WIDTH = 64
+
+
+cdef inline void adaptive_delta_row(const floating* grad_output_row, floating* deltas,
+                                    floating divisor_d, floating divisor_h,
+                                    const Py_ssize_t* starts, const Py_ssize_t* stops,
+                                    Py_ssize_t out_width) noexcept nogil:
+    """deltas[ow] = g[ow] / kd / kh / kw (PyTorch's three divisions, in that order)."""
+    cdef Py_ssize_t ow
     for ow in range(out_width):
-        delta = grad_output_row[ow] / divisor_d / divisor_h / width_taps
-        for t in range(k):
-            grad_row[ow * k + t] = grad_row[ow * k + t] + delta
+        deltas[ow] = (grad_output_row[ow] / divisor_d / divisor_h
+                      / <floating>(stops[ow] - starts[ow]))
 
 
-cdef inline void adaptive_avg_backward_row(const floating* grad_plane, floating* grad_row,
-                                           const AdaptiveWindow* w, Py_ssize_t id,
-                                           Py_ssize_t ih) noexcept nogil:
+cdef inline void adaptive_spread_row(const floating* deltas, floating* grad_row,
+                                     const Py_ssize_t* starts, const Py_ssize_t* stops,
+                                     Py_ssize_t k, Py_ssize_t out_width) noexcept nogil:
+    """Add each column's share to its window, columns in ascending order (k > 0: uniform
+    windows k wide at step k, which never overlap)."""
+    cdef Py_ssize_t ow, t, iw
+    if k == 2:
+        for ow in range(out_width):
+            grad_row[2 * ow] = grad_row[2 * ow] + deltas[ow]
+            grad_row[2 * ow + 1] = grad_row[2 * ow + 1] + deltas[ow]
+    elif k > 0:
+        for ow in range(out_width):
+            for t in range(k):
+                grad_row[ow * k + t] = grad_row[ow * k + t] + deltas[ow]
+    else:
+        for ow in range(out_width):
+            for iw in range(starts[ow], stops[ow]):
+                grad_row[iw] = grad_row[iw] + deltas[ow]
+
+
+cdef inline void adaptive_width_windows(Py_ssize_t in_width, Py_ssize_t out_width,
+                                        Py_ssize_t* starts, Py_ssize_t* stops) noexcept nogil:
+    """starts[ow], stops[ow] of every width window, stepped instead of divided: with
+    o * W = q * OW + r, start(o) = q and stop(o) = q' + (r' > 0) for o + 1's (q', r')."""
+    cdef Py_ssize_t ow, quotient = 0, remainder = 0
+    for ow in range(out_width):
+        starts[ow] = quotient
+        remainder = remainder + in_width
+        while remainder >= out_width:
+            remainder = remainder - out_width
+            quotient = quotient + 1
+        stops[ow] = quotient + (1 if remainder > 0 else 0)
+
+
+cdef inline void adaptive_avg_backward_block(const floating* grad_output,
+                                             floating* grad_input, const AdaptiveWindow* w,
+                                             Py_ssize_t row, Py_ssize_t stop) noexcept nogil:
+    """Input rows [row, stop) of the flattened (plane, depth, row) sequence. Each sums the
+    shares of the output rows covering it in raster order (od, oh, then ow ascending), so
+    every input element adds its shares in PyTorch's scatter order. Output rows no wider
+    than DELTA_CACHE_WIDTH reuse the last row's shares while it keeps covering."""
+    cdef floating deltas[DELTA_CACHE_WIDTH]
+    cdef Py_ssize_t starts[DELTA_CACHE_WIDTH]
+    cdef Py_ssize_t stops[DELTA_CACHE_WIDTH]
     cdef Py_ssize_t W = w.in_size[2], out_width = w.out_size[2], k = w.uniform_width
-    cdef Py_ssize_t od_first, od_stop, oh_first, oh_stop, od, oh, ow, iw, w0, w1
+    cdef Py_ssize_t out_plane_size = w.out_size[0] * w.out_size[1] * out_width
+    cdef Py_ssize_t cached = -1  # flat index (plane, od, oh) of the output row in `deltas`
+    cdef Py_ssize_t plane, id, ih, od_first, od_stop, oh_first, oh_stop, od, oh, ow, iw
+    cdef Py_ssize_t w0, w1, output_row
     cdef floating divisor_d, divisor_h, delta
+    cdef floating* grad_row
     cdef const floating* grad_output_row
-    for iw in range(W):
-        grad_row[iw] = 0
-    adaptive_covering(id, w.out_size[0], w.in_size[0], &od_first, &od_stop)
-    adaptive_covering(ih, w.out_size[1], w.in_size[1], &oh_first, &oh_stop)
-    # Covering outputs in raster order (od, oh, then ow ascending): every input element sums
-    # its shares in PyTorch's scatter order.
-    for od in range(od_first, od_stop):
-        divisor_d = <floating>(adaptive_stop(od, w.out_size[0], w.in_size[0])
-                               - adaptive_start(od, w.out_size[0], w.in_size[0]))
-        for oh in range(oh_first, oh_stop):
-            divisor_h = <floating>(adaptive_stop(oh, w.out_size[1], w.in_size[1])
-                                   - adaptive_start(oh, w.out_size[1], w.in_size[1]))
-            grad_output_row = grad_plane + (od * w.out_size[1] + oh) * out_width
-            if k == 2:
-                adaptive_spread_uniform(grad_output_row, grad_row, 2, divisor_d, divisor_h,
-                                        out_width)
-            elif k > 0:
-                adaptive_spread_uniform(grad_output_row, grad_row, k, divisor_d, divisor_h,
-                                        out_width)
-            else:
+    cdef bint use_cache = out_width <= DELTA_CACHE_WIDTH
+    if use_cache:
+        adaptive_width_windows(W, out_width, starts, stops)
+    ih = row % w.in_size[1]
+    id = (row // w.in_size[1]) % w.in_size[0]
+    plane = row // (w.in_size[1] * w.in_size[0])
+    while row < stop:
+        grad_row = grad_input + row * W
+        for iw in range(W):
+            grad_row[iw] = 0
+        adaptive_covering(id, w.out_size[0], w.in_size[0], &od_first, &od_stop)
+        adaptive_covering(ih, w.out_size[1], w.in_size[1], &oh_first, &oh_stop)
+        for od in range(od_first, od_stop):
+            for oh in range(oh_first, oh_stop):
+                output_row = (plane * w.out_size[0] + od) * w.out_size[1] + oh
+                if use_cache and output_row == cached:
+                    adaptive_spread_row(deltas, grad_row, starts, stops, k, out_width)
+                    continue
+                # (Window extents take integer divisions: only on a cache miss.)
+                divisor_d = <floating>(adaptive_stop(od, w.out_size[0], w.in_size[0])
+                                       - adaptive_start(od, w.out_size[0], w.in_size[0]))
+                divisor_h = <floating>(adaptive_stop(oh, w.out_size[1], w.in_size[1])
+                                       - adaptive_start(oh, w.out_size[1], w.in_size[1]))
+                grad_output_row = grad_output + output_row * out_width
+                if use_cache:
+                    adaptive_delta_row(grad_output_row, deltas, divisor_d, divisor_h, starts,
+                                       stops, out_width)
+                    cached = output_row
+                    adaptive_spread_row(deltas, grad_row, starts, stops, k, out_width)
+                    continue
                 for ow in range(out_width):
                     w0 = adaptive_start(ow, out_width, W)
                     w1 = adaptive_stop(ow, out_width, W)
@@ -366,27 +425,20 @@ cdef inline void adaptive_avg_backward_row(const floating* grad_plane, floating*
                              / <floating>(w1 - w0))
                     for iw in range(w0, w1):
                         grad_row[iw] = grad_row[iw] + delta
+        next_row(&plane, &id, &ih, w.in_size[0], w.in_size[1])
+        row = row + 1
 
 
 cdef void adaptive_avg_backward_rows(const floating* grad_output, floating* grad_input,
                                      const AdaptiveWindow* w, Py_ssize_t n_planes,
                                      int n_threads) noexcept nogil:
     """Every input row of every plane, ROW_BLOCK consecutive rows per parallel task."""
-    cdef Py_ssize_t out_plane_size = w.out_size[0] * w.out_size[1] * w.out_size[2]
     cdef Py_ssize_t n_rows = n_planes * w.in_size[0] * w.in_size[1]
-    cdef Py_ssize_t block, row, stop, plane, id, ih
+    cdef Py_ssize_t block
     for block in prange((n_rows + ROW_BLOCK - 1) // ROW_BLOCK, schedule="static",
                         num_threads=n_threads):
-        row = block * ROW_BLOCK
-        stop = min(row + ROW_BLOCK, n_rows)
-        ih = row % w.in_size[1]
-        id = (row // w.in_size[1]) % w.in_size[0]
-        plane = row // (w.in_size[1] * w.in_size[0])
-        while row < stop:
-            adaptive_avg_backward_row(grad_output + plane * out_plane_size,
-                                      grad_input + row * w.in_size[2], w, id, ih)
-            next_row(&plane, &id, &ih, w.in_size[0], w.in_size[1])
-            row = row + 1
+        adaptive_avg_backward_block(grad_output, grad_input, w, block * ROW_BLOCK,
+                                    min(block * ROW_BLOCK + ROW_BLOCK, n_rows))
 
 
 def adaptive_avg_pool_backward(const floating[:, :, :, ::1] grad_output,
