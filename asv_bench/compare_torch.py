@@ -21,7 +21,14 @@ import torch
 import cypool
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "benchmarks"))
-from cases import CASES, make_case, torch_backward  # noqa: E402
+from cases import (  # noqa: E402
+    ADAPTIVE_CASES,
+    CASES,
+    make_adaptive_case,
+    make_case,
+    torch_adaptive_backward,
+    torch_backward,
+)
 
 
 def median_ms(function, repeats):
@@ -72,10 +79,42 @@ def ops(name, threads):
     ]
 
 
+def adaptive_ops(name, threads):
+    """As ``ops`` for an adaptive case: cypool's adaptive op, or its global op for output
+    size 1, against PyTorch's adaptive op (and the backward its autograd runs)."""
+    x, n, output_size = make_adaptive_case(name)
+    t = torch.from_numpy(x)
+    if output_size == 1:
+        prefix, size = "global", ()
+    else:
+        prefix, size = "adaptive", (output_size,)
+    max_forward = getattr(cypool, f"{prefix}_max_pool{n}d")
+    avg_forward = getattr(cypool, f"{prefix}_avg_pool{n}d")
+    torch_max = getattr(torch.nn.functional, f"adaptive_max_pool{n}d")
+    torch_avg = getattr(torch.nn.functional, f"adaptive_avg_pool{n}d")
+    values, indices = max_forward(x, *size, return_indices=True)
+    _, torch_indices = torch_max(t, output_size, return_indices=True)
+    grad = np.ones_like(values)
+    torch_grad = torch.from_numpy(grad)
+    max_backward = getattr(cypool, f"{prefix}_max_pool{n}d_backward")
+    avg_backward = getattr(cypool, f"{prefix}_avg_pool{n}d_backward")
+    return [
+        ("max fwd+idx", lambda: max_forward(x, *size, return_indices=True, n_threads=threads),
+         lambda: torch_max(t, output_size, return_indices=True), None),
+        ("max bwd", lambda: max_backward(grad, indices, x.shape, n_threads=threads),
+         torch_adaptive_backward(torch, "max", t, torch_grad, torch_indices, n, output_size),
+         None),
+        ("avg fwd", lambda: avg_forward(x, *size, n_threads=threads),
+         lambda: torch_avg(t, output_size), None),
+        ("avg bwd", lambda: avg_backward(grad, x.shape, n_threads=threads),
+         torch_adaptive_backward(torch, "avg", t, torch_grad, None, n, output_size), None),
+    ]
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=9)
-    parser.add_argument("--cases", default=",".join(CASES))
+    parser.add_argument("--cases", default=",".join(list(CASES) + list(ADAPTIVE_CASES)))
     args = parser.parse_args()
     print(f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
           f"torch {torch.__version__}, numpy {np.__version__}, "
@@ -86,7 +125,8 @@ def main():
         torch.set_num_threads(threads)
         bandwidth = copy_bandwidth(args.repeats)
         for name in args.cases.split(","):
-            for label, ours, theirs, moved in ops(name, threads):
+            case_ops = adaptive_ops if name in ADAPTIVE_CASES else ops
+            for label, ours, theirs, moved in case_ops(name, threads):
                 theirs_ms = median_ms(theirs, args.repeats)
                 ours_ms = median_ms(ours, args.repeats)
                 floor = f"{100 * moved / bandwidth / (ours_ms / 1e3):.0f}%" if moved else ""

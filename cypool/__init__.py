@@ -1,8 +1,9 @@
 """cypool: fast, exact CPU max and average pooling for NumPy arrays.
 
-Functions follow ``torch.nn.functional`` (names, arguments, output sizes, tie and NaN rules) and
-return NumPy arrays; layer classes (``MaxPool2d``, ...) keep what backward needs, as
-``torch.nn`` modules do. The kernels are Cython, parallel with OpenMP.
+Fixed-window, adaptive and global max and average pooling, their gradients, and max
+unpooling. Functions follow ``torch.nn.functional`` (names, arguments, output sizes, tie and
+NaN rules) and return NumPy arrays; layer classes (``MaxPool2d``, ...) keep what backward
+needs, as ``torch.nn`` modules do. The kernels are Cython, parallel with OpenMP.
 """
 
 from ._adaptive_pool import (

@@ -140,6 +140,82 @@ cdef void adaptive_max_rows(const floating* input, floating* values, index_t* in
             row = row + 1
 
 
+# Narrow output rows (7 columns from 14, say) leave the row kernels above little to vectorise.
+# For small planes with uniform-width windows, a plane is then done in two passes: first the
+# width maxima of every input row, which is one long strided row (W = OW * k, so the window of
+# column ow of input row r starts at (r * OW + ow) * k, and that is its flat position in the
+# plane); then each output row merges the rows of its window in order. Rows in raster order,
+# each reduced under the strict rule, then merged under the same rule, give the same winner as
+# the plain raster scan: the last NaN if there is one, else the first maximum.
+
+cdef enum:
+    SEPARABLE_ROW_VALUES = 4096  # largest D * H * OW done in two passes (stack scratch)
+    SEPARABLE_MAX_WIDTH = 32     # wider output rows vectorise well in the row kernels
+
+
+cdef inline void adaptive_max_separable_plane(const floating* plane, floating* values,
+                                              index_t* indices,
+                                              const AdaptiveWindow* w) noexcept nogil:
+    cdef floating row_best[SEPARABLE_ROW_VALUES]
+    cdef index_t row_where[SEPARABLE_ROW_VALUES]
+    cdef Py_ssize_t H = w.in_size[1], out_width = w.out_size[2]
+    cdef Py_ssize_t od, oh, ow, d, h, d0, d1, h0, h1, first, row
+    cdef floating* out_values
+    cdef index_t* out_indices
+    cdef index_t* where_scratch = NULL
+    cdef floating value
+    cdef bint take
+    if indices != NULL:
+        where_scratch = row_where
+    adaptive_max_uniform_pass(plane, 0, w.uniform_width, row_best, where_scratch,
+                              w.in_size[0] * H * out_width, True)
+    for od in range(w.out_size[0]):
+        d0 = adaptive_start(od, w.out_size[0], w.in_size[0])
+        d1 = adaptive_stop(od, w.out_size[0], w.in_size[0])
+        for oh in range(w.out_size[1]):
+            h0 = adaptive_start(oh, w.out_size[1], H)
+            h1 = adaptive_stop(oh, w.out_size[1], H)
+            out_values = values + (od * w.out_size[1] + oh) * out_width
+            out_indices = NULL
+            first = (d0 * H + h0) * out_width
+            for ow in range(out_width):
+                out_values[ow] = row_best[first + ow]
+            if indices != NULL:
+                out_indices = indices + (od * w.out_size[1] + oh) * out_width
+                for ow in range(out_width):
+                    out_indices[ow] = row_where[first + ow]
+            for d in range(d0, d1):
+                for h in range(h0, h1):
+                    row = (d * H + h) * out_width
+                    if row == first:
+                        continue
+                    for ow in range(out_width):
+                        value = row_best[row + ow]
+                        take = max_takes(value, out_values[ow])
+                        out_values[ow] = value if take else out_values[ow]
+                        if indices != NULL:
+                            out_indices[ow] = row_where[row + ow] if take else out_indices[ow]
+
+
+cdef void adaptive_max_separable_planes(const floating* input, floating* values,
+                                        index_t* indices, const AdaptiveWindow* w,
+                                        Py_ssize_t n_planes, int n_threads) noexcept nogil:
+    """One plane per parallel task, in two passes; `indices` may be NULL (values only)."""
+    cdef Py_ssize_t in_plane_size = w.in_size[0] * w.in_size[1] * w.in_size[2]
+    cdef Py_ssize_t out_plane_size = w.out_size[0] * w.out_size[1] * w.out_size[2]
+    cdef Py_ssize_t plane
+    for plane in prange(n_planes, schedule="static", num_threads=n_threads):
+        adaptive_max_separable_plane(input + plane * in_plane_size,
+                                     values + plane * out_plane_size,
+                                     (indices + plane * out_plane_size)
+                                     if indices != NULL else NULL, w)
+
+
+cdef inline bint adaptive_max_is_separable(const AdaptiveWindow* w) noexcept nogil:
+    return (w.uniform_width > 0 and w.out_size[2] < SEPARABLE_MAX_WIDTH
+            and w.in_size[0] * w.in_size[1] * w.out_size[2] <= SEPARABLE_ROW_VALUES)
+
+
 def adaptive_max_pool_forward(const floating[:, :, :, ::1] input,
                               floating[:, :, :, ::1] values_out,
                               index_t[:, :, :, ::1] indices_out, int n_threads):
@@ -147,8 +223,13 @@ def adaptive_max_pool_forward(const floating[:, :, :, ::1] input,
     cdef AdaptiveWindow w = make_adaptive_window(tuple(input.shape)[1:4],
                                                  tuple(values_out.shape)[1:4])
     with nogil:
-        adaptive_max_rows(&input[0, 0, 0, 0], &values_out[0, 0, 0, 0],
-                          &indices_out[0, 0, 0, 0], &w, input.shape[0], n_threads)
+        if adaptive_max_is_separable(&w):
+            adaptive_max_separable_planes(&input[0, 0, 0, 0], &values_out[0, 0, 0, 0],
+                                          &indices_out[0, 0, 0, 0], &w, input.shape[0],
+                                          n_threads)
+        else:
+            adaptive_max_rows(&input[0, 0, 0, 0], &values_out[0, 0, 0, 0],
+                              &indices_out[0, 0, 0, 0], &w, input.shape[0], n_threads)
 
 
 def adaptive_max_pool_forward_values(const floating[:, :, :, ::1] input,
@@ -157,8 +238,12 @@ def adaptive_max_pool_forward_values(const floating[:, :, :, ::1] input,
     cdef AdaptiveWindow w = make_adaptive_window(tuple(input.shape)[1:4],
                                                  tuple(values_out.shape)[1:4])
     with nogil:
-        adaptive_max_rows(&input[0, 0, 0, 0], &values_out[0, 0, 0, 0], <int64_t*>NULL, &w,
-                          input.shape[0], n_threads)
+        if adaptive_max_is_separable(&w):
+            adaptive_max_separable_planes(&input[0, 0, 0, 0], &values_out[0, 0, 0, 0],
+                                          <int64_t*>NULL, &w, input.shape[0], n_threads)
+        else:
+            adaptive_max_rows(&input[0, 0, 0, 0], &values_out[0, 0, 0, 0], <int64_t*>NULL,
+                              &w, input.shape[0], n_threads)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -234,46 +319,105 @@ def adaptive_avg_pool_forward(const floating[:, :, :, ::1] input, floating[:, :,
         adaptive_avg_rows(&input[0, 0, 0, 0], &out[0, 0, 0, 0], &w, input.shape[0], n_threads)
 
 
-cdef inline void adaptive_spread_uniform(const floating* grad_output_row, floating* grad_row,
-                                         Py_ssize_t k, floating divisor_d, floating divisor_h,
-                                         Py_ssize_t out_width) noexcept nogil:
-    """Add g / kd / kh / k of every output column to its k input columns (disjoint windows,
-    so each input column gets one share per output row)."""
-    cdef Py_ssize_t ow, t
-    cdef floating delta, width_taps = <floating>k
+cdef enum:
+    # Output rows up to this wide keep their shares g / kd / kh / kw and the width windows
+    # in per-task stack tables, computed once instead of once per input row they cover.
+    DELTA_CACHE_WIDTH = 64
+
+
+cdef inline void adaptive_delta_row(const floating* grad_output_row, floating* deltas,
+                                    floating divisor_d, floating divisor_h,
+                                    const Py_ssize_t* starts, const Py_ssize_t* stops,
+                                    Py_ssize_t out_width) noexcept nogil:
+    """deltas[ow] = g[ow] / kd / kh / kw (PyTorch's three divisions, in that order)."""
+    cdef Py_ssize_t ow
     for ow in range(out_width):
-        delta = grad_output_row[ow] / divisor_d / divisor_h / width_taps
-        for t in range(k):
-            grad_row[ow * k + t] = grad_row[ow * k + t] + delta
+        deltas[ow] = (grad_output_row[ow] / divisor_d / divisor_h
+                      / <floating>(stops[ow] - starts[ow]))
 
 
-cdef inline void adaptive_avg_backward_row(const floating* grad_plane, floating* grad_row,
-                                           const AdaptiveWindow* w, Py_ssize_t id,
-                                           Py_ssize_t ih) noexcept nogil:
+cdef inline void adaptive_spread_row(const floating* deltas, floating* grad_row,
+                                     const Py_ssize_t* starts, const Py_ssize_t* stops,
+                                     Py_ssize_t k, Py_ssize_t out_width) noexcept nogil:
+    """Add each column's share to its window, columns in ascending order (k > 0: uniform
+    windows k wide at step k, which never overlap)."""
+    cdef Py_ssize_t ow, t, iw
+    if k == 2:
+        for ow in range(out_width):
+            grad_row[2 * ow] = grad_row[2 * ow] + deltas[ow]
+            grad_row[2 * ow + 1] = grad_row[2 * ow + 1] + deltas[ow]
+    elif k > 0:
+        for ow in range(out_width):
+            for t in range(k):
+                grad_row[ow * k + t] = grad_row[ow * k + t] + deltas[ow]
+    else:
+        for ow in range(out_width):
+            for iw in range(starts[ow], stops[ow]):
+                grad_row[iw] = grad_row[iw] + deltas[ow]
+
+
+cdef inline void adaptive_width_windows(Py_ssize_t in_width, Py_ssize_t out_width,
+                                        Py_ssize_t* starts, Py_ssize_t* stops) noexcept nogil:
+    """starts[ow], stops[ow] of every width window, stepped instead of divided: with
+    o * W = q * OW + r, start(o) = q and stop(o) = q' + (r' > 0) for o + 1's (q', r')."""
+    cdef Py_ssize_t ow, quotient = 0, remainder = 0
+    for ow in range(out_width):
+        starts[ow] = quotient
+        remainder = remainder + in_width
+        while remainder >= out_width:
+            remainder = remainder - out_width
+            quotient = quotient + 1
+        stops[ow] = quotient + (1 if remainder > 0 else 0)
+
+
+cdef inline void adaptive_avg_backward_block(const floating* grad_output,
+                                             floating* grad_input, const AdaptiveWindow* w,
+                                             Py_ssize_t row, Py_ssize_t stop) noexcept nogil:
+    """Input rows [row, stop) of the flattened (plane, depth, row) sequence. Each sums the
+    shares of the output rows covering it in raster order (od, oh, then ow ascending), so
+    every input element adds its shares in PyTorch's scatter order. Output rows no wider
+    than DELTA_CACHE_WIDTH reuse the last row's shares while it keeps covering."""
+    cdef floating deltas[DELTA_CACHE_WIDTH]
+    cdef Py_ssize_t starts[DELTA_CACHE_WIDTH]
+    cdef Py_ssize_t stops[DELTA_CACHE_WIDTH]
     cdef Py_ssize_t W = w.in_size[2], out_width = w.out_size[2], k = w.uniform_width
-    cdef Py_ssize_t od_first, od_stop, oh_first, oh_stop, od, oh, ow, iw, w0, w1
+    cdef Py_ssize_t out_plane_size = w.out_size[0] * w.out_size[1] * out_width
+    cdef Py_ssize_t cached = -1  # flat index (plane, od, oh) of the output row in `deltas`
+    cdef Py_ssize_t plane, id, ih, od_first, od_stop, oh_first, oh_stop, od, oh, ow, iw
+    cdef Py_ssize_t w0, w1, output_row
     cdef floating divisor_d, divisor_h, delta
+    cdef floating* grad_row
     cdef const floating* grad_output_row
-    for iw in range(W):
-        grad_row[iw] = 0
-    adaptive_covering(id, w.out_size[0], w.in_size[0], &od_first, &od_stop)
-    adaptive_covering(ih, w.out_size[1], w.in_size[1], &oh_first, &oh_stop)
-    # Covering outputs in raster order (od, oh, then ow ascending): every input element sums
-    # its shares in PyTorch's scatter order.
-    for od in range(od_first, od_stop):
-        divisor_d = <floating>(adaptive_stop(od, w.out_size[0], w.in_size[0])
-                               - adaptive_start(od, w.out_size[0], w.in_size[0]))
-        for oh in range(oh_first, oh_stop):
-            divisor_h = <floating>(adaptive_stop(oh, w.out_size[1], w.in_size[1])
-                                   - adaptive_start(oh, w.out_size[1], w.in_size[1]))
-            grad_output_row = grad_plane + (od * w.out_size[1] + oh) * out_width
-            if k == 2:
-                adaptive_spread_uniform(grad_output_row, grad_row, 2, divisor_d, divisor_h,
-                                        out_width)
-            elif k > 0:
-                adaptive_spread_uniform(grad_output_row, grad_row, k, divisor_d, divisor_h,
-                                        out_width)
-            else:
+    cdef bint use_cache = out_width <= DELTA_CACHE_WIDTH
+    if use_cache:
+        adaptive_width_windows(W, out_width, starts, stops)
+    ih = row % w.in_size[1]
+    id = (row // w.in_size[1]) % w.in_size[0]
+    plane = row // (w.in_size[1] * w.in_size[0])
+    while row < stop:
+        grad_row = grad_input + row * W
+        for iw in range(W):
+            grad_row[iw] = 0
+        adaptive_covering(id, w.out_size[0], w.in_size[0], &od_first, &od_stop)
+        adaptive_covering(ih, w.out_size[1], w.in_size[1], &oh_first, &oh_stop)
+        for od in range(od_first, od_stop):
+            for oh in range(oh_first, oh_stop):
+                output_row = (plane * w.out_size[0] + od) * w.out_size[1] + oh
+                if use_cache and output_row == cached:
+                    adaptive_spread_row(deltas, grad_row, starts, stops, k, out_width)
+                    continue
+                # (Window extents take integer divisions: only on a cache miss.)
+                divisor_d = <floating>(adaptive_stop(od, w.out_size[0], w.in_size[0])
+                                       - adaptive_start(od, w.out_size[0], w.in_size[0]))
+                divisor_h = <floating>(adaptive_stop(oh, w.out_size[1], w.in_size[1])
+                                       - adaptive_start(oh, w.out_size[1], w.in_size[1]))
+                grad_output_row = grad_output + output_row * out_width
+                if use_cache:
+                    adaptive_delta_row(grad_output_row, deltas, divisor_d, divisor_h, starts,
+                                       stops, out_width)
+                    cached = output_row
+                    adaptive_spread_row(deltas, grad_row, starts, stops, k, out_width)
+                    continue
                 for ow in range(out_width):
                     w0 = adaptive_start(ow, out_width, W)
                     w1 = adaptive_stop(ow, out_width, W)
@@ -281,27 +425,20 @@ cdef inline void adaptive_avg_backward_row(const floating* grad_plane, floating*
                              / <floating>(w1 - w0))
                     for iw in range(w0, w1):
                         grad_row[iw] = grad_row[iw] + delta
+        next_row(&plane, &id, &ih, w.in_size[0], w.in_size[1])
+        row = row + 1
 
 
 cdef void adaptive_avg_backward_rows(const floating* grad_output, floating* grad_input,
                                      const AdaptiveWindow* w, Py_ssize_t n_planes,
                                      int n_threads) noexcept nogil:
     """Every input row of every plane, ROW_BLOCK consecutive rows per parallel task."""
-    cdef Py_ssize_t out_plane_size = w.out_size[0] * w.out_size[1] * w.out_size[2]
     cdef Py_ssize_t n_rows = n_planes * w.in_size[0] * w.in_size[1]
-    cdef Py_ssize_t block, row, stop, plane, id, ih
+    cdef Py_ssize_t block
     for block in prange((n_rows + ROW_BLOCK - 1) // ROW_BLOCK, schedule="static",
                         num_threads=n_threads):
-        row = block * ROW_BLOCK
-        stop = min(row + ROW_BLOCK, n_rows)
-        ih = row % w.in_size[1]
-        id = (row // w.in_size[1]) % w.in_size[0]
-        plane = row // (w.in_size[1] * w.in_size[0])
-        while row < stop:
-            adaptive_avg_backward_row(grad_output + plane * out_plane_size,
-                                      grad_input + row * w.in_size[2], w, id, ih)
-            next_row(&plane, &id, &ih, w.in_size[0], w.in_size[1])
-            row = row + 1
+        adaptive_avg_backward_block(grad_output, grad_input, w, block * ROW_BLOCK,
+                                    min(block * ROW_BLOCK + ROW_BLOCK, n_rows))
 
 
 def adaptive_avg_pool_backward(const floating[:, :, :, ::1] grad_output,
@@ -591,11 +728,18 @@ cdef inline void cascade_block_add(const floating* rows, Py_ssize_t count, Py_ss
 
 cdef inline void cascade_block_sum(const floating* rows, Py_ssize_t count, Py_ssize_t row_size,
                                    floating* acc) noexcept nogil:
-    """acc[:row_size] = the sums from +0 of `count` consecutive rows of row_size values."""
-    cdef Py_ssize_t k
+    """acc[:row_size] = the sums from +0 of `count` consecutive rows of row_size values.
+    (A local accumulator, copied out at the end, stays in registers: `acc` could alias
+    `rows` as far as the compiler knows.)"""
+    cdef floating local[SUM_MAX_ROW]
+    cdef Py_ssize_t i, k
     for k in range(row_size):
-        acc[k] = 0
-    cascade_block_add(rows, count, row_size, acc)
+        local[k] = 0
+    for i in range(count):
+        for k in range(row_size):
+            local[k] = local[k] + rows[i * row_size + k]
+    for k in range(row_size):
+        acc[k] = local[k]
 
 
 cdef inline void cascade_block_sum_lanes(const floating* rows, Py_ssize_t count,
@@ -611,7 +755,7 @@ cdef inline void cascade_block_sum_lanes(const floating* rows, Py_ssize_t count,
 
 cdef inline void torch_plane_partials(const floating* x, Py_ssize_t n, Py_ssize_t lanes,
                                       const floating* block_sums, floating* lane_sums,
-                                      floating* tail) noexcept nogil:
+                                      Py_ssize_t lane_stride, floating* tail) noexcept nogil:
     """PyTorch's cascade_sum of x[:n] (see above), read as vectors of `lanes` values (the
     vector width, or 1 when n is below it), up to its last step: the lane sums and the sum
     from +0 of the scalar tail, which the caller adds up (tail first, then lanes in order).
@@ -674,7 +818,7 @@ cdef inline void torch_plane_partials(const floating* x, Py_ssize_t n, Py_ssize_
         for k in range(lanes):
             level[0][k] = level[0][k] + level[0][j * lanes + k]
     for k in range(lanes):
-        lane_sums[k] = level[0][k]
+        lane_sums[k * lane_stride] = level[0][k]
     total = 0
     for i in range(s.vectors * lanes, n):
         total = total + x[i]
@@ -688,7 +832,7 @@ cdef inline floating torch_plane_sum_lanes(const floating* x, Py_ssize_t n, Py_s
     cdef floating lane_sums[SUM_MAX_LANES]
     cdef floating total, zero = 0
     cdef Py_ssize_t k
-    torch_plane_partials(x, n, lanes, block_sums, lane_sums, &total)
+    torch_plane_partials(x, n, lanes, block_sums, lane_sums, 1, &total)
     for k in range(lanes):
         total = total + lane_sums[k]
     return zero + total
@@ -700,14 +844,12 @@ cdef inline void torch_group_mean_lanes(const floating* x, Py_ssize_t n, Py_ssiz
     blocks): the same operations, with the final lane additions, a chain of dependent adds
     per plane, done for the whole group at once (lanes-major), which vectorises."""
     cdef floating lane_sums[SUM_MAX_LANES][SUM_GROUP]
-    cdef floating partial[SUM_MAX_LANES]
     cdef floating totals[SUM_GROUP]
     cdef floating zero = 0
     cdef Py_ssize_t p, k
-    for p in range(SUM_GROUP):
-        torch_plane_partials(x + p * n, n, lanes, NULL, partial, &totals[p])
-        for k in range(lanes):
-            lane_sums[k][p] = partial[k]
+    for p in range(SUM_GROUP):  # each plane's lanes straight into column p
+        torch_plane_partials(x + p * n, n, lanes, NULL, &lane_sums[0][p], SUM_GROUP,
+                             &totals[p])
     for k in range(lanes):
         for p in range(SUM_GROUP):
             totals[p] = totals[p] + lane_sums[k][p]

@@ -180,6 +180,8 @@ def test_adaptive_avg_backward_is_adjoint_of_forward(n_dims, data):
     ((2, 3, 5, 7), (9, 11)), ((1, 2, 1, 9), (4, None)), ((2, 3, 9, 1), (None, 3)),
     ((3, 20), 6), ((3, 20), 25), ((1, 2, 3, 5, 8), (2, 3, 4)), ((1, 2, 6, 4, 9), (1, 2, 3)),
     ((1, 2, 4, 6, 8), (4, 12, 1)),
+    # Uniform widths past the two-pass kernel's limits (32 output columns, 4096 row maxima):
+    ((1, 2, 6, 64), (3, 32)), ((1, 1, 130, 40), (65, 40)),
 ])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("mode", ["ties", "normal", "special", "neg_inf"])
@@ -318,6 +320,7 @@ def test_steady_state_with_out_allocates_no_arrays(n_dims):
     ((1, 1, 1000, 999), 1), ((1, 3, 300, 301), 1), ((2, 1, 123457), 1),
     ((1, 2, 30, 40, 50), 1), ((64, 100, 7, 7), 1), ((4, 32, 14, 14), 7),
     ((1, 3, 301, 207), (9, 13)), ((1, 2, 19, 33, 27), (4, 5, 9)), ((2, 3, 40000), 999),
+    ((2, 4, 80, 96), (8, 48)), ((1, 2, 12, 30, 28), (4, 6, 7)),
 ])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_results_do_not_depend_on_threads(shape, output_size, dtype):
