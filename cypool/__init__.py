@@ -1,7 +1,7 @@
 """cypool: fast, exact CPU max and average pooling for NumPy arrays.
 
-Fixed-window, adaptive and global max and average pooling, their gradients, and max
-unpooling. Functions follow ``torch.nn.functional`` (names, arguments, output sizes, tie and
+Fixed-window, adaptive and global max and average pooling, power-average (Lp) pooling,
+their gradients, and max unpooling. Functions follow ``torch.nn.functional`` (names, arguments, output sizes, tie and
 NaN rules) and return NumPy arrays; layer classes (``MaxPool2d``, ...) keep what backward
 needs, as ``torch.nn`` modules do. The kernels are Cython, parallel with OpenMP.
 """
@@ -41,6 +41,14 @@ from ._global_pool import (
     global_max_pool2d_backward,
     global_max_pool3d,
     global_max_pool3d_backward,
+)
+from ._lp_pool import (
+    lp_pool1d,
+    lp_pool1d_backward,
+    lp_pool2d,
+    lp_pool2d_backward,
+    lp_pool3d,
+    lp_pool3d_backward,
 )
 from ._max_pool import (
     max_pool1d,
@@ -113,6 +121,12 @@ __all__ = [
     "global_max_pool2d_backward",
     "global_max_pool3d",
     "global_max_pool3d_backward",
+    "lp_pool1d",
+    "lp_pool1d_backward",
+    "lp_pool2d",
+    "lp_pool2d_backward",
+    "lp_pool3d",
+    "lp_pool3d_backward",
     "max_pool1d",
     "max_pool1d_backward",
     "max_pool2d",

@@ -59,6 +59,12 @@ __all__ = [
     "global_max_pool2d_backward",
     "global_max_pool3d",
     "global_max_pool3d_backward",
+    "lp_pool1d",
+    "lp_pool1d_backward",
+    "lp_pool2d",
+    "lp_pool2d_backward",
+    "lp_pool3d",
+    "lp_pool3d_backward",
     "max_pool1d",
     "max_pool1d_backward",
     "max_pool2d",
@@ -407,6 +413,37 @@ def global_avg_pool3d_backward(
 def max_unpool3d(
     input: ArrayLike, indices: ArrayLike, kernel_size: _Size, stride: _Size | None = None,
     padding: _Size = 0, output_size: _Shape | None = None, *,
+    out: NDArray[np.floating] | None = None, n_threads: int | None = None,
+) -> _Float: ...
+
+def lp_pool1d(
+    input: ArrayLike, norm_type: float, kernel_size: _Size, stride: _Size | None = None,
+    ceil_mode: bool = False, *, out: NDArray[np.floating] | None = None,
+    n_threads: int | None = None,
+) -> _Float: ...
+def lp_pool1d_backward(
+    grad_output: ArrayLike, input: ArrayLike, norm_type: float, kernel_size: _Size,
+    stride: _Size | None = None, ceil_mode: bool = False, *,
+    out: NDArray[np.floating] | None = None, n_threads: int | None = None,
+) -> _Float: ...
+def lp_pool2d(
+    input: ArrayLike, norm_type: float, kernel_size: _Size, stride: _Size | None = None,
+    ceil_mode: bool = False, *, out: NDArray[np.floating] | None = None,
+    n_threads: int | None = None,
+) -> _Float: ...
+def lp_pool2d_backward(
+    grad_output: ArrayLike, input: ArrayLike, norm_type: float, kernel_size: _Size,
+    stride: _Size | None = None, ceil_mode: bool = False, *,
+    out: NDArray[np.floating] | None = None, n_threads: int | None = None,
+) -> _Float: ...
+def lp_pool3d(
+    input: ArrayLike, norm_type: float, kernel_size: _Size, stride: _Size | None = None,
+    ceil_mode: bool = False, *, out: NDArray[np.floating] | None = None,
+    n_threads: int | None = None,
+) -> _Float: ...
+def lp_pool3d_backward(
+    grad_output: ArrayLike, input: ArrayLike, norm_type: float, kernel_size: _Size,
+    stride: _Size | None = None, ceil_mode: bool = False, *,
     out: NDArray[np.floating] | None = None, n_threads: int | None = None,
 ) -> _Float: ...
 

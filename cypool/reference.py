@@ -67,6 +67,7 @@ __all__ = [
     "max_pool1d_backward", "max_pool2d_backward", "max_pool3d_backward",
     "avg_pool1d", "avg_pool2d", "avg_pool3d",
     "avg_pool1d_backward", "avg_pool2d_backward", "avg_pool3d_backward",
+    "lp_pool1d", "lp_pool2d", "lp_pool3d",
     "adaptive_max_pool1d", "adaptive_max_pool2d", "adaptive_max_pool3d",
     "adaptive_max_pool1d_backward", "adaptive_max_pool2d_backward",
     "adaptive_max_pool3d_backward",
@@ -739,3 +740,43 @@ def max_unpool2d(input, indices, kernel_size, stride=None, padding=0, output_siz
 def max_unpool3d(input, indices, kernel_size, stride=None, padding=0, output_size=None):
     """3-d max unpooling; see ``max_unpool1d``."""
     return _max_unpool(3, input, indices, kernel_size, stride, padding, output_size)
+
+
+# --------------------------------------------------------------------------------------
+# Power-average (Lp) pooling: PyTorch's definition, in terms of the functions above
+# --------------------------------------------------------------------------------------
+
+def _lp_pool(n_dims, input, norm_type, kernel_size, stride, ceil_mode):
+    x = np.asarray(input)
+    max_pool = globals()[f"max_pool{n_dims}d"]
+    if norm_type == float("inf"):
+        return max_pool(np.abs(x), kernel_size, stride, 0, 1, ceil_mode)
+    if norm_type == -float("inf"):
+        return -max_pool(-np.abs(x), kernel_size, stride, 0, 1, ceil_mode)
+    kernel_size, _, _, _ = _params(n_dims, kernel_size, stride, 0, 1)
+    dtype = x.dtype.type
+    with np.errstate(all="ignore"):
+        average = globals()[f"avg_pool{n_dims}d"](x ** dtype(norm_type), kernel_size, stride, 0,
+                                                  ceil_mode)
+        # (window mean of x**p) * window size, with PyTorch's sign(.) * relu(abs(.)) guard.
+        total = np.sign(average) * np.maximum(np.abs(average), 0) * dtype(np.prod(kernel_size))
+        return total ** dtype(1.0 / norm_type)
+
+
+def lp_pool1d(input, norm_type, kernel_size, stride=None, ceil_mode=False):
+    """1-d power-average pooling, as ``torch.nn.functional.lp_pool1d`` defines it.
+
+    >>> lp_pool1d(np.array([[3.0, 4.0]]), 2, 2)
+    array([[5.]])
+    """
+    return _lp_pool(1, input, norm_type, kernel_size, stride, ceil_mode)
+
+
+def lp_pool2d(input, norm_type, kernel_size, stride=None, ceil_mode=False):
+    """2-d power-average pooling, as ``torch.nn.functional.lp_pool2d`` defines it."""
+    return _lp_pool(2, input, norm_type, kernel_size, stride, ceil_mode)
+
+
+def lp_pool3d(input, norm_type, kernel_size, stride=None, ceil_mode=False):
+    """3-d power-average pooling, as ``torch.nn.functional.lp_pool3d`` defines it."""
+    return _lp_pool(3, input, norm_type, kernel_size, stride, ceil_mode)
