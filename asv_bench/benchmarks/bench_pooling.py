@@ -136,6 +136,37 @@ class AdaptiveAvgPool(_Adaptive):
         self.backward(self.grad, self.x.shape, n_threads=threads)
 
 
+class LpPool:
+    """Power-average pooling (norm 2 and a general norm), forward and backward."""
+
+    params = ([2.0, 3.0], THREADS)
+    param_names = ["norm_type", "threads"]
+
+    def setup(self, norm_type, threads):
+        self.x = np.random.default_rng(0).random((8, 64, 56, 56), dtype=np.float32)
+        self.grad = np.ones_like(cypool.lp_pool2d(self.x, norm_type, 3, 2))
+
+    def time_forward(self, norm_type, threads):
+        cypool.lp_pool2d(self.x, norm_type, 3, 2, n_threads=threads)
+
+    def time_backward(self, norm_type, threads):
+        cypool.lp_pool2d_backward(self.grad, self.x, norm_type, 3, 2, n_threads=threads)
+
+
+class MaxUnpool:
+    """Unpooling a ResNet-stem-sized max pool's values through its indices."""
+
+    params = THREADS
+    param_names = ["threads"]
+
+    def setup(self, threads):
+        x = np.random.default_rng(0).random((8, 64, 112, 112), dtype=np.float32)
+        self.values, self.indices = cypool.max_pool2d(x, 2, return_indices=True)
+
+    def time_unpool(self, threads):
+        cypool.max_unpool2d(self.values, self.indices, 2, n_threads=threads)
+
+
 class MemoryFloor:
     """np.copyto of 256 MB: the bandwidth that a pass's memory floor is measured against."""
 
