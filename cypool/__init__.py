@@ -73,7 +73,14 @@ from ._layers import (
     MaxPool3d,
 )
 from ._threads import get_num_threads, set_num_threads
-from ._unpool import max_unpool1d, max_unpool2d, max_unpool3d
+from ._unpool import (
+    max_unpool1d,
+    max_unpool1d_backward,
+    max_unpool2d,
+    max_unpool2d_backward,
+    max_unpool3d,
+    max_unpool3d_backward,
+)
 
 __version__ = "0.1.0"
 
@@ -134,7 +141,10 @@ __all__ = [
     "max_pool3d",
     "max_pool3d_backward",
     "max_unpool1d",
+    "max_unpool1d_backward",
     "max_unpool2d",
+    "max_unpool2d_backward",
     "max_unpool3d",
+    "max_unpool3d_backward",
     "set_num_threads",
 ]

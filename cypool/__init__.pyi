@@ -72,8 +72,11 @@ __all__ = [
     "max_pool3d",
     "max_pool3d_backward",
     "max_unpool1d",
+    "max_unpool1d_backward",
     "max_unpool2d",
+    "max_unpool2d_backward",
     "max_unpool3d",
+    "max_unpool3d_backward",
     "set_num_threads",
 ]
 
@@ -276,6 +279,10 @@ def global_avg_pool1d_backward(
     grad_output: ArrayLike, input_shape: _Shape, *, out: NDArray[np.floating] | None = None,
     n_threads: int | None = None,
 ) -> _Float: ...
+def max_unpool1d_backward(
+    grad_output: ArrayLike, indices: ArrayLike, *, out: NDArray[np.floating] | None = None,
+    n_threads: int | None = None,
+) -> _Float: ...
 def max_unpool1d(
     input: ArrayLike, indices: ArrayLike, kernel_size: _Size, stride: _Size | None = None,
     padding: _Size = 0, output_size: _Shape | None = None, *,
@@ -343,6 +350,10 @@ def global_avg_pool2d_backward(
     grad_output: ArrayLike, input_shape: _Shape, *, out: NDArray[np.floating] | None = None,
     n_threads: int | None = None,
 ) -> _Float: ...
+def max_unpool2d_backward(
+    grad_output: ArrayLike, indices: ArrayLike, *, out: NDArray[np.floating] | None = None,
+    n_threads: int | None = None,
+) -> _Float: ...
 def max_unpool2d(
     input: ArrayLike, indices: ArrayLike, kernel_size: _Size, stride: _Size | None = None,
     padding: _Size = 0, output_size: _Shape | None = None, *,
@@ -408,6 +419,10 @@ def global_avg_pool3d(
 ) -> _Float: ...
 def global_avg_pool3d_backward(
     grad_output: ArrayLike, input_shape: _Shape, *, out: NDArray[np.floating] | None = None,
+    n_threads: int | None = None,
+) -> _Float: ...
+def max_unpool3d_backward(
+    grad_output: ArrayLike, indices: ArrayLike, *, out: NDArray[np.floating] | None = None,
     n_threads: int | None = None,
 ) -> _Float: ...
 def max_unpool3d(

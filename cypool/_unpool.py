@@ -144,6 +144,37 @@ def _max_unpool(n_dims, input, indices, kernel_size, stride, padding, output_siz
     return result
 
 
+def _max_unpool_backward(n_dims, grad_output, indices, out, n_threads):
+    check_n_threads(n_threads)  # checked for a uniform API; the gather runs in NumPy
+    gradient = _arrays.as_float_array("grad_output", grad_output)
+    _arrays.check_pooling_shape("grad_output", gradient.shape, n_dims)
+    index_array = _arrays.as_array("indices", indices)
+    if not np.issubdtype(index_array.dtype, np.integer):
+        raise TypeError(f"indices must be an integer array, got dtype {index_array.dtype}")
+    if (index_array.ndim != gradient.ndim
+            or index_array.shape[:-n_dims] != gradient.shape[:-n_dims]):
+        raise ValueError(
+            f"indices must have grad_output's batch and channel axes {gradient.shape[:-n_dims]} "
+            f"and {n_dims} spatial axes, got shape {index_array.shape}"
+        )
+    result = _arrays.output_array("out", out, index_array.shape, gradient.dtype,
+                                  (gradient, index_array))
+    if result.size == 0:
+        return result
+    plane_count = math.prod(gradient.shape[:-n_dims])
+    plane_size = math.prod(gradient.shape[-n_dims:])
+    where = index_array.reshape(plane_count, -1)
+    outside = int(np.count_nonzero((where < 0) | (where >= plane_size)))
+    if outside:
+        raise ValueError(
+            f"indices must lie in [0, {plane_size}) (the plane of grad_output); "
+            f"{outside} do not"
+        )
+    result.reshape(plane_count, -1)[...] = np.take_along_axis(
+        gradient.reshape(plane_count, -1), where.astype(np.intp, copy=False), axis=1)
+    return result
+
+
 def max_unpool1d(input, indices, kernel_size, stride=None, padding=0, output_size=None, *,
                  out=None, n_threads=None):
     return _max_unpool(1, input, indices, kernel_size, stride, padding, output_size, out,
@@ -161,6 +192,56 @@ def max_unpool3d(input, indices, kernel_size, stride=None, padding=0, output_siz
     return _max_unpool(3, input, indices, kernel_size, stride, padding, output_size, out,
                        n_threads)
 
+
+def max_unpool1d_backward(grad_output, indices, *, out=None, n_threads=None):
+    return _max_unpool_backward(1, grad_output, indices, out, n_threads)
+
+
+def max_unpool2d_backward(grad_output, indices, *, out=None, n_threads=None):
+    return _max_unpool_backward(2, grad_output, indices, out, n_threads)
+
+
+def max_unpool3d_backward(grad_output, indices, *, out=None, n_threads=None):
+    return _max_unpool_backward(3, grad_output, indices, out, n_threads)
+
+
+_BACKWARD_DOC = """Gradient of ``max_unpool{n}d`` with respect to its ``input``.
+
+Each input element's gradient is the output gradient at the position its index names (a
+gather, as PyTorch's autograd computes it: where indices repeat, every one of them gets that
+gradient, including those whose value the last one overwrote).
+
+Parameters
+----------
+grad_output : array_like, float32 or float64
+    Gradient of the unpooled output, shape ``(N, C, {out_spatial})`` or unbatched.
+indices : array_like of integers
+    The ``indices`` given to ``max_unpool{n}d``; its shape is the gradient's.
+out : ndarray, optional, keyword-only
+    Where to write the gradient (``indices``' shape, ``grad_output``'s dtype).
+n_threads : int, optional, keyword-only
+    Accepted for a uniform API (the gather runs in NumPy).
+
+Returns
+-------
+ndarray
+    Shape of ``indices``, dtype of ``grad_output``.
+
+Examples
+--------
+>>> import numpy as np
+>>> import cypool
+>>> grad = np.arange(6.).reshape(1, 1, 6)
+>>> cypool.max_unpool{n}d_backward(grad.reshape((1, 1) + (1,) * {n_minus_1} + (6,)),
+...                              np.array([5, 0, 2]).reshape((1, 1) + (1,) * {n_minus_1} + (3,))
+...                              ).ravel().tolist()
+[5.0, 0.0, 2.0]
+"""
+
+for _n, _backward in {1: max_unpool1d_backward, 2: max_unpool2d_backward,
+                      3: max_unpool3d_backward}.items():
+    _backward.__doc__ = _BACKWARD_DOC.format(n=_n, n_minus_1=_n - 1,
+                                             out_spatial=("OL", "OH, OW", "OD, OH, OW")[_n - 1])
 
 _EXAMPLES = {
     1: """>>> x = np.array([[1., 5., 2., 0., 3., 4.]])

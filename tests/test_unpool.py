@@ -124,3 +124,32 @@ def test_bad_argument(args, kwargs, error, name):
     with pytest.raises(error, match=name) as raised:
         cypool.max_unpool2d(*args, **kwargs)
     assert re.search(name, str(raised.value))
+
+
+@pytest.mark.parametrize("n_dims", [1, 2, 3])
+def test_backward_is_the_gather_torch_autograd_computes(n_dims):
+    rng = np.random.default_rng(n_dims)
+    x = rng.standard_normal((2, 3) + (6,) * n_dims)
+    values, indices = getattr(cypool, f"max_pool{n_dims}d")(x, 2, return_indices=True)
+    indices[0, 0].flat[0] = indices[0, 0].flat[1]  # a repeated index: both get its gradient
+    grad = rng.standard_normal(x.shape)
+    result = getattr(cypool, f"max_unpool{n_dims}d_backward")(grad, indices)
+    planes = grad.reshape(6, -1)
+    expected = np.array([planes[p][indices.reshape(6, -1)[p]] for p in range(6)])
+    np.testing.assert_array_equal(result, expected.reshape(indices.shape))
+    torch = pytest.importorskip("torch")
+    t = torch.from_numpy(values).requires_grad_(True)
+    unpooled = getattr(torch.nn.functional, f"max_unpool{n_dims}d")(
+        t, torch.from_numpy(indices), 2, output_size=x.shape[2:])
+    unpooled.backward(torch.from_numpy(grad))
+    np.testing.assert_array_equal(result, t.grad.numpy())
+
+
+def test_backward_checks_indices():
+    grad = np.zeros((1, 2, 4))
+    with pytest.raises(ValueError, match="indices must lie in"):
+        cypool.max_unpool1d_backward(grad, np.array([[[0, 4]], [[1, 1]]]).reshape(1, 2, 2))
+    with pytest.raises(TypeError, match="indices"):
+        cypool.max_unpool1d_backward(grad, np.zeros((1, 2, 2)))
+    with pytest.raises(ValueError, match="indices"):
+        cypool.max_unpool1d_backward(grad, np.zeros((1, 3, 2), np.int64))
