@@ -849,20 +849,50 @@ def test_the_valid_calls_pass(function):
 BORDER_WINDOW = {"kernel_size": 3, "stride": 2, "padding": 1, "ceil_mode": True}
 
 
-@pytest.mark.parametrize("function, window", [
-    pytest.param(name, window, id=f"{name}-{label}")
-    for name in FUNCTIONS for label, window in (("k2", {}), ("k3s2p1ceil", BORDER_WINDOW))
-    if "out" in Spec(name).parameters()
-    and not (window and not {"kernel_size", "ceil_mode"} <= set(Spec(name).parameters()))
+def border_window(spec, arguments):
+    """Padding, and a last window that ceil mode adds."""
+    arguments.update(BORDER_WINDOW)
+    if spec.kind == "avg" and spec.backward:
+        pooled = getattr(reference, f"avg_pool{spec.n_dims}d")(np.zeros(spec.input_shape),
+                                                                 **BORDER_WINDOW)
+        arguments["grad_output"] = np.random.default_rng(1).standard_normal(pooled.shape)
+
+
+def overlapping_adaptive_windows(spec, arguments):
+    """An adaptive output longer than the input on the last axis (windows overlap), None
+    entries keeping the other axes."""
+    longer = SPATIAL[spec.n_dims][-1] + 3
+    if spec.backward:
+        arguments["grad_output"] = np.random.default_rng(1).standard_normal(
+            spec.input_shape[:-1] + (longer,))
+    else:
+        arguments["output_size"] = (None,) * (spec.n_dims - 1) + (longer,)
+
+
+def repeated_indices(spec, arguments):
+    """Every index names the plane's first element: gradients add up there, unpool keeps the
+    last value."""
+    arguments["indices"] = np.zeros_like(arguments["indices"])
+
+
+VARIATIONS = [  # (label, the functions it applies to, change of the valid call)
+    ("valid_call", "", lambda spec, arguments: None),
+    ("k3s2p1ceil", r"^(max|avg)_pool\dd$|^avg_pool\dd_backward$", border_window),
+    ("overlapping_windows", r"^adaptive_(max|avg)_pool\dd$|^adaptive_avg_pool\dd_backward$",
+     overlapping_adaptive_windows),
+    ("repeated_indices", r"max_pool\dd_backward$|unpool", repeated_indices),
+]
+
+
+@pytest.mark.parametrize("function, change", [
+    pytest.param(name, change, id=f"{name}-{label}")
+    for name in FUNCTIONS for label, only, change in VARIATIONS
+    if "out" in Spec(name).parameters() and re.search(only, name)
 ])
-def test_valid_out_is_written_and_nothing_around_it(function, window):
+def test_valid_out_is_written_and_nothing_around_it(function, change):
     spec = Spec(function)
     arguments = valid_arguments(spec)
-    arguments.update(window)
-    if spec.kind == "avg" and spec.backward and window:
-        pooled = getattr(reference, f"avg_pool{spec.n_dims}d")(np.zeros(spec.input_shape),
-                                                                 **window)
-        arguments["grad_output"] = np.random.default_rng(1).standard_normal(pooled.shape)
+    change(spec, arguments)
     if "return_indices" in spec.parameters():
         arguments["return_indices"] = True
     expected = getattr(cypool, function)(**arguments)
