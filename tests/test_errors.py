@@ -17,6 +17,7 @@ sizes against each input).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import inspect
 import math
 import re
@@ -103,8 +104,13 @@ class Spec:
         return self.output_shape
 
     def parameters(self):
-        names = tuple(inspect.signature(getattr(cypool, self.function)).parameters)
+        names = parameter_names(self.function)
         return names + LAYER_STEPS if self.family == "layer" else names
+
+
+@functools.cache  # asked for every case of every table while collecting
+def parameter_names(function):
+    return tuple(inspect.signature(getattr(cypool, function)).parameters)
 
 
 def valid_arguments(spec: Spec) -> dict:
@@ -114,11 +120,10 @@ def valid_arguments(spec: Spec) -> dict:
     rng = np.random.default_rng(0)
     x = rng.standard_normal(spec.input_shape)
     grad = rng.standard_normal(spec.output_shape)
-    sizes = {"pool": {"kernel_size": KERNEL_SIZE}, "global": {}, "layer": {},
-             "adaptive": {"output_size": spec.output_spatial}}.get(spec.family)
+    adaptive = spec.family == "adaptive" or spec.function.startswith("Adaptive")
+    sizes = ({"output_size": spec.output_spatial} if adaptive
+             else {} if spec.family == "global" else {"kernel_size": KERNEL_SIZE})
     if spec.family == "layer":
-        sizes = {"output_size": spec.output_spatial} if spec.function.startswith("Adaptive") \
-            else {"kernel_size": KERNEL_SIZE}
         return {**sizes, "mode": True, "input": x, "grad_output": grad}
     if spec.family == "unpool":
         values, indices = getattr(reference, f"max_pool{spec.n_dims}d")(
