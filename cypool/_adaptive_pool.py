@@ -228,6 +228,13 @@ def _adaptive_avg_pool(n_dims, input, output_size, out, n_threads):
     return result
 
 
+def _adaptive_max_pool_backward(n_dims, grad_output, indices, input_shape, out, n_threads):
+    # Checked here: the window ops' backward also takes float16, adaptive pooling does not.
+    n_threads = check_n_threads(n_threads)
+    gradient = _arrays.as_float_array("grad_output", grad_output)
+    return _max_pool_backward(n_dims, gradient, indices, input_shape, out, n_threads)
+
+
 def _adaptive_avg_pool_backward(n_dims, grad_output, input_shape, out, n_threads):
     n_threads = check_n_threads(n_threads)
     gradient = _arrays.as_float_array("grad_output", grad_output)
@@ -283,17 +290,20 @@ def adaptive_avg_pool3d(input, output_size, *, out=None, n_threads=None):
 
 def adaptive_max_pool1d_backward(grad_output, indices, input_shape, *, out=None,
                                  n_threads=None):
-    return _max_pool_backward(1, grad_output, indices, input_shape, out, n_threads)
+    return _adaptive_max_pool_backward(1, grad_output, indices, input_shape, out,
+                                       n_threads)
 
 
 def adaptive_max_pool2d_backward(grad_output, indices, input_shape, *, out=None,
                                  n_threads=None):
-    return _max_pool_backward(2, grad_output, indices, input_shape, out, n_threads)
+    return _adaptive_max_pool_backward(2, grad_output, indices, input_shape, out,
+                                       n_threads)
 
 
 def adaptive_max_pool3d_backward(grad_output, indices, input_shape, *, out=None,
                                  n_threads=None):
-    return _max_pool_backward(3, grad_output, indices, input_shape, out, n_threads)
+    return _adaptive_max_pool_backward(3, grad_output, indices, input_shape, out,
+                                       n_threads)
 
 
 def adaptive_avg_pool1d_backward(grad_output, input_shape, *, out=None, n_threads=None):

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import _adaptive_pool, _avg_pool, _max_pool
-from ._shape import as_flag, as_size_tuple, check_divisor_override
+from . import _adaptive_pool, _arrays, _avg_pool, _max_pool
+from ._shape import adaptive_output_size, as_flag, as_size_tuple, check_divisor_override
 
 _LAYER_DOC_TAIL = """
 Notes
@@ -93,7 +93,7 @@ class _MaxLayer(_PoolLayer):
 
     def forward(self, input):
         """Pool ``input``; returns values, or ``(values, indices)`` if ``return_indices``."""
-        input = np.asarray(input)
+        input = _arrays.as_array("input", input)
         # Indices are needed for backward in training mode even if not returned.
         with_indices = self.training or self.return_indices
         key = (input.shape, input.dtype, with_indices)
@@ -107,7 +107,7 @@ class _MaxLayer(_PoolLayer):
     def backward(self, grad_output):
         """Gradient with respect to the last training-mode forward's input."""
         indices, input_shape = self._saved_for_backward()
-        grad_output = np.asarray(grad_output)
+        grad_output = _arrays.as_array("grad_output", grad_output)
         key = (grad_output.shape, grad_output.dtype, input_shape)
         grad_input = self._backward_function(
             grad_output, indices, input_shape, n_threads=self.n_threads,
@@ -126,7 +126,7 @@ class _AvgLayer(_PoolLayer):
 
     def forward(self, input):
         """Average-pool ``input``."""
-        input = np.asarray(input)
+        input = _arrays.as_array("input", input)
         key = (input.shape, input.dtype)
         result = self._pool(input, self._reusable("forward", key, (input,)))
         if self.training:
@@ -136,7 +136,7 @@ class _AvgLayer(_PoolLayer):
     def backward(self, grad_output):
         """Gradient with respect to the last training-mode forward's input."""
         input_shape = self._saved_for_backward()
-        grad_output = np.asarray(grad_output)
+        grad_output = _arrays.as_array("grad_output", grad_output)
         key = (grad_output.shape, grad_output.dtype, input_shape)
         grad_input = self._gradient(grad_output, input_shape,
                                     self._reusable("backward", key, (grad_output,)))
@@ -232,6 +232,14 @@ class _AdaptiveAvgPoolLayer(_AvgLayer):
         return self._function(input, self.output_size, out=out, n_threads=self.n_threads)
 
     def _gradient(self, grad_output, input_shape, out):
+        # The function takes its output size from grad_output: check it is forward's.
+        output_size = adaptive_output_size(self.output_size, input_shape[-self.n_dims:])
+        if (grad_output.ndim == len(input_shape)
+                and grad_output.shape[-self.n_dims:] != output_size):
+            raise ValueError(
+                f"grad_output must have the spatial size of the last forward's output "
+                f"{output_size}, got shape {grad_output.shape}"
+            )
         return self._backward_function(grad_output, input_shape, out=out,
                                        n_threads=self.n_threads)
 

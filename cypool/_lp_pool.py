@@ -47,6 +47,12 @@ def _power(array: np.ndarray, exponent: float) -> np.ndarray:
         return np.power(array, dtype(exponent))
 
 
+def _check_out(out, inputs):
+    """The steps below read copies of the inputs, so the usual overlap check is made here."""
+    if isinstance(out, np.ndarray) and any(np.shares_memory(out, array) for array in inputs):
+        raise ValueError("out must not share memory with the inputs")
+
+
 def _window(n_dims, kernel_size, stride):
     kernel = as_size_tuple("kernel_size", kernel_size, n_dims)
     return kernel, (None if stride is None else as_size_tuple("stride", stride, n_dims))
@@ -57,6 +63,7 @@ def _lp_pool(n_dims, input, norm_type, kernel_size, stride, ceil_mode, out, n_th
     array = _arrays.as_float_array("input", input)
     kernel, stride = _window(n_dims, kernel_size, stride)
     ceil_mode = as_flag("ceil_mode", ceil_mode)
+    _check_out(out, (array,))
     if math.isinf(norm):
         max_pool = getattr(_max_pool, f"max_pool{n_dims}d")
         magnitude = np.abs(array) if norm > 0 else -np.abs(array)
@@ -88,6 +95,7 @@ def _lp_pool_backward(n_dims, grad_output, input, norm_type, kernel_size, stride
                         f"{gradient.dtype}")
     kernel, stride = _window(n_dims, kernel_size, stride)
     ceil_mode = as_flag("ceil_mode", ceil_mode)
+    _check_out(out, (array, gradient))
     dtype = array.dtype.type
     if math.isinf(norm):
         max_pool = getattr(_max_pool, f"max_pool{n_dims}d")

@@ -228,6 +228,8 @@ def adaptive_output_size(output_size, input_size: tuple[int, ...]) -> tuple[int,
     if min(sizes) < 1:
         raise ValueError(f"output_size must be positive, got {output_size!r}")
     check_adaptive_sizes("output_size", sizes, input_size)
+    if math.prod(sizes) > SIZE_ARGUMENT_LIMIT:  # else NumPy's allocation error, unnamed
+        raise ValueError(f"output_size {sizes} makes planes too large for any array")
     return sizes
 
 

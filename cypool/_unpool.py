@@ -89,7 +89,8 @@ def _unpool_output_size(spatial, kernel, stride, padding, output_size):
             if not base - s < size < base + s:
                 raise ValueError(
                     f"output_size {tuple(output_size)} is invalid: axis {axis} must lie "
-                    f"strictly between {base - s} and {base + s}"
+                    f"strictly between {base - s} and {base + s} (kernel_size={kernel}, "
+                    f"stride={stride}, padding={padding})"
                 )
     if min(sizes) < 1:
         raise ValueError(
@@ -124,7 +125,10 @@ def _max_unpool(n_dims, input, indices, kernel_size, stride, padding, output_siz
         raise ValueError(f"padding must be non-negative, got {paddings}")
     sizes = _unpool_output_size(array.shape[-n_dims:], kernel, strides, paddings, output_size)
     if max(sizes) > SIZE_ARGUMENT_LIMIT or math.prod(sizes) > SIZE_ARGUMENT_LIMIT:
-        raise ValueError(f"output size {sizes} is too large")
+        raise ValueError(
+            f"output size {sizes} is too large (output_size={output_size!r}, "
+            f"kernel_size={kernel}, stride={strides}, padding={paddings})"
+        )
     result = _arrays.output_array("out", out, array.shape[:-n_dims] + sizes, array.dtype,
                                   (array, index_array))
     if result.size == 0:

@@ -1,12 +1,14 @@
 """Determinism and thread safety.
 
-- Every op gives bit-identical results for any ``n_threads`` and on every repeat, with inputs
-  large enough that the parallel path runs (``PARALLEL_THRESHOLD``).
+- Every op (window, adaptive and global pooling, unpool) gives bit-identical results for any
+  ``n_threads`` and on every repeat, with inputs large enough that the parallel path runs
+  (``PARALLEL_THRESHOLD``).
 - Many Python threads calling every op at once on shared inputs get what serial calls get.
 - The kernels release the GIL: another Python thread keeps running while one runs.
 """
 
 import concurrent.futures
+import functools
 import math
 import sys
 import threading
@@ -45,12 +47,39 @@ def make_gradient(shape, dtype):
     return gradient
 
 
+@functools.lru_cache(maxsize=None)
+def continuous_input(shape, dtype):
+    """A NaN-free input of continuous values for adaptive and global averages, shared by every
+    call: the integers of ``make_input`` sum exactly in any order (and its NaNs make every
+    global average NaN), which would hide a change of summation order."""
+    return make_gradient(shape, dtype)
+
+
+def unpool_window(n_dims, shape, pooled_shape, window):
+    """Unpool arguments that give back the pooled input's spatial size: the window's stride and
+    padding, and per axis the kernel size making unpool's default size L (it is not the
+    window's kernel size where the pooling dropped the input's end)."""
+    stride = np.broadcast_to(window.get("stride", window["kernel_size"]), (n_dims,))
+    padding = np.broadcast_to(window.get("padding", 0), (n_dims,))
+    kernel = tuple(int(length + 2 * p - (pooled - 1) * s) for length, pooled, s, p in zip(
+        shape[-n_dims:], pooled_shape[-n_dims:], stride, padding))
+    return {"kernel_size": kernel, "stride": tuple(int(s) for s in stride),
+            "padding": tuple(int(p) for p in padding)}
+
+
 def run_every_op(n_dims, x, window, gradient, n_threads):
-    """Every op on one problem: {name: result}."""
+    """Every op on one problem: {name: result}. The adaptive ops pool to the window's output
+    size (so they take the same gradient); the global backwards take a corner of it."""
     shape = x.shape
     max_pool = getattr(cypool, f"max_pool{n_dims}d")
     avg_pool = getattr(cypool, f"avg_pool{n_dims}d")
     values, indices = max_pool(x, **window, return_indices=True, n_threads=n_threads)
+    output_size = gradient.shape[-n_dims:]
+    adaptive_values, adaptive_indices = getattr(cypool, f"adaptive_max_pool{n_dims}d")(
+        x, output_size, True, n_threads=n_threads)
+    global_values, global_indices = getattr(cypool, f"global_max_pool{n_dims}d")(
+        x, True, n_threads=n_threads)
+    global_gradient = gradient[(Ellipsis,) + (slice(0, 1),) * n_dims]
     return {
         "max values": values,
         "max indices": indices,
@@ -60,6 +89,27 @@ def run_every_op(n_dims, x, window, gradient, n_threads):
         "avg": avg_pool(x, **window, n_threads=n_threads),
         "avg backward": getattr(cypool, f"avg_pool{n_dims}d_backward")(
             gradient, shape, **window, n_threads=n_threads),
+        "adaptive max values": adaptive_values,
+        "adaptive max indices": adaptive_indices,
+        "adaptive max values only": getattr(cypool, f"adaptive_max_pool{n_dims}d")(
+            x, output_size, n_threads=n_threads),
+        "adaptive max backward": getattr(cypool, f"adaptive_max_pool{n_dims}d_backward")(
+            gradient, adaptive_indices, shape, n_threads=n_threads),
+        "adaptive avg": getattr(cypool, f"adaptive_avg_pool{n_dims}d")(
+            continuous_input(shape, x.dtype), output_size, n_threads=n_threads),
+        "adaptive avg backward": getattr(cypool, f"adaptive_avg_pool{n_dims}d_backward")(
+            gradient, shape, n_threads=n_threads),
+        "global max values": global_values,
+        "global max indices": global_indices,
+        "global avg": getattr(cypool, f"global_avg_pool{n_dims}d")(
+            continuous_input(shape, x.dtype), n_threads=n_threads),
+        "global max backward": getattr(cypool, f"global_max_pool{n_dims}d_backward")(
+            global_gradient, global_indices, shape, n_threads=n_threads),
+        "global avg backward": getattr(cypool, f"global_avg_pool{n_dims}d_backward")(
+            global_gradient, shape, n_threads=n_threads),
+        "max unpool": getattr(cypool, f"max_unpool{n_dims}d")(
+            values, indices, **unpool_window(n_dims, shape, values.shape, window),
+            n_threads=n_threads),
     }
 
 
@@ -77,7 +127,7 @@ def problem(n_dims, shape, window, dtype):
     # Every op must have enough work to run in parallel, else the thread counts are not tested.
     window_volume = math.prod(np.broadcast_to(window["kernel_size"], (n_dims,)))
     assert values.size * window_volume >= PARALLEL_THRESHOLD  # forwards, avg backward
-    assert x.size >= PARALLEL_THRESHOLD                       # max backward
+    assert x.size >= PARALLEL_THRESHOLD                       # the others
     return x, make_gradient(values.shape, dtype)
 
 

@@ -8,12 +8,16 @@ a larger buffer filled with a marker, and the whole buffer is compared afterward
 A case of a table spoils one argument of a valid call (``valid_arguments``; that the valid
 calls pass is checked too) and applies to every public function that takes that argument, so
 a new function or argument is covered by the tables it fits. ``test_every_argument_is_covered``
-keeps the tables complete.
+keeps the tables complete. Layer classes take part too: their constructor arguments and the
+steps of a call (``train(mode)``, ``forward(input)``, ``backward(grad_output)``) are spoiled
+like a function's arguments, and an error may come at any step (as in torch, a layer checks its
+sizes against each input).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import inspect
 import math
 import re
@@ -34,20 +38,41 @@ MARKER = -777                                     # fills the memory around ever
 # The valid calls
 # --------------------------------------------------------------------------------------
 
+# A layer's call: layer.train(mode), then forward(input), then backward(grad_output). These
+# steps take part in the tables as if they were arguments of the layer's constructor.
+LAYER_STEPS = ("mode", "input", "grad_output")
+NOT_CALLED = object()         # an input of NOT_CALLED: the layer's forward is not called
+
+
 @dataclasses.dataclass(frozen=True)
 class Spec:
-    """What a public function is: ``max_pool2d_backward`` is kind "max", 2-d, backward."""
+    """What a public function (or layer class) is: ``max_pool2d_backward`` is kind "max", family
+    "pool", 2-d, backward; ``AdaptiveAvgPool3d`` is kind "avg", family "layer", 3-d."""
 
     function: str
     batch: int = LEAD[0]
 
     @property
+    def family(self):
+        """"pool" (window pooling), "adaptive", "global", "unpool", "lp", "layer" or
+        "threads"."""
+        if self.function[0].isupper():
+            return "layer"
+        if self.function.endswith("num_threads"):
+            return "threads"
+        if "unpool" in self.function:
+            return "unpool"
+        if self.function.startswith("lp_pool"):
+            return "lp"
+        return re.match(r"(adaptive|global)?", self.function).group(0) or "pool"
+
+    @property
     def kind(self):
-        return self.function[:3]
+        return "max" if re.search("max", self.function, re.IGNORECASE) else "avg"
 
     @property
     def n_dims(self):
-        return int(self.function[8])
+        return int(re.search(r"(\d)d", self.function).group(1))
 
     @property
     def backward(self):
@@ -55,34 +80,90 @@ class Spec:
 
     @property
     def input_shape(self):
+        """Shape of the pooled array (the unpooled one, for unpool)."""
         return (self.batch, LEAD[1]) + SPATIAL[self.n_dims]
 
     @property
+    def output_spatial(self):
+        if self.family == "global":
+            return (1,) * self.n_dims
+        return tuple(n // KERNEL_SIZE for n in SPATIAL[self.n_dims])
+
+    @property
     def output_shape(self):
-        return (self.batch, LEAD[1]) + tuple(n // KERNEL_SIZE for n in SPATIAL[self.n_dims])
+        """Shape of the pooling result (of unpool's input)."""
+        return (self.batch, LEAD[1]) + self.output_spatial
 
     @property
     def result_shape(self):
         """Shape of what the function writes (the values, for max with indices)."""
+        if self.family == "unpool":  # unpool's backward gives the pooled shape back
+            return self.output_shape if self.backward else self.input_shape
         return self.input_shape if self.backward else self.output_shape
 
+    def array_shape(self, name):
+        """Shape of the array argument ``name`` in the valid call."""
+        if name == "input" and self.family != "unpool":
+            return self.input_shape
+        if name == "grad_output" and self.family == "unpool":  # the unpooled array's gradient
+            return self.input_shape
+        return self.output_shape
+
     def parameters(self):
-        return inspect.signature(getattr(cypool, self.function)).parameters
+        names = parameter_names(self.function)
+        return names + LAYER_STEPS if self.family == "layer" else names
+
+
+@functools.cache  # asked for every case of every table while collecting
+def parameter_names(function):
+    return tuple(inspect.signature(getattr(cypool, function)).parameters)
 
 
 def valid_arguments(spec: Spec) -> dict:
     """Arguments, all by name, of a call of ``spec.function`` that succeeds. Fresh arrays."""
+    if spec.family == "threads":
+        return {"n_threads": None} if spec.parameters() else {}
     rng = np.random.default_rng(0)
     x = rng.standard_normal(spec.input_shape)
-    if not spec.backward:
-        return {"input": x, "kernel_size": KERNEL_SIZE}
     grad = rng.standard_normal(spec.output_shape)
+    adaptive = spec.family == "adaptive" or spec.function.startswith("Adaptive")
+    sizes = ({"output_size": spec.output_spatial} if adaptive
+             else {} if spec.family == "global" else {"kernel_size": KERNEL_SIZE})
+    if spec.family == "layer":
+        return {**sizes, "mode": True, "input": x, "grad_output": grad}
+    if spec.family == "unpool":
+        values, indices = getattr(reference, f"max_pool{spec.n_dims}d")(
+            x, KERNEL_SIZE, return_indices=True)
+        if spec.backward:
+            return {"grad_output": x, "indices": indices}
+        return {"input": values, "indices": indices, "kernel_size": KERNEL_SIZE,
+                "output_size": SPATIAL[spec.n_dims]}
+    if spec.family == "lp":
+        window = {"norm_type": 2.0, "kernel_size": KERNEL_SIZE}
+        return ({"grad_output": grad, "input": x, **window} if spec.backward
+                else {"input": x, **window})
+    if not spec.backward:
+        return {"input": x, **sizes}
     if spec.kind == "avg":
         return {"grad_output": grad, "input_shape": spec.input_shape,
-                "kernel_size": KERNEL_SIZE}
-    _, indices = getattr(reference, f"max_pool{spec.n_dims}d")(x, KERNEL_SIZE,
-                                                               return_indices=True)
+                **(sizes if spec.family == "pool" else {})}
+    forward = spec.function[:-len("_backward")]
+    _, indices = getattr(reference, forward)(x, **sizes, return_indices=True)
     return {"grad_output": grad, "indices": indices, "input_shape": spec.input_shape}
+
+
+def call(spec: Spec, arguments: dict):
+    """Call ``spec.function`` with ``arguments``; a layer is made, then run through its steps
+    (returns forward's and backward's results)."""
+    function = getattr(cypool, spec.function)
+    if spec.family != "layer":
+        return function(**arguments)
+    steps = {name: arguments[name] for name in LAYER_STEPS}
+    layer = function(**{name: value for name, value in arguments.items()
+                        if name not in LAYER_STEPS})
+    layer.train(steps["mode"])
+    forward = None if steps["input"] is NOT_CALLED else layer.forward(steps["input"])
+    return forward, layer.backward(steps["grad_output"])
 
 
 def in_canary(shape, dtype=np.float64, layout="C", margin=16):
@@ -185,15 +266,17 @@ class Bad:
                 and re.search(self.only, spec.function) is not None)
 
 
-# The window-pooling functions. Layers and the thread settings have tests of their own; the
-# adaptive, global and unpool functions have theirs in test_adaptive.py and test_unpool.py.
-FUNCTIONS = [name for name in cypool.__all__
-             if re.fullmatch(r"(max|avg)_pool\dd(_backward)?", name)]
+# Every public function, and every layer class (called through ``call``).
+FUNCTIONS = [name for name in cypool.__all__ if name[0].islower()]
+LAYERS = [name for name in cypool.__all__ if name[0].isupper()]
+
+
+WINDOW_POOLING = r"^(max|avg)_pool|^(Max|Avg)Pool"   # the ops with a window (not unpool)
 
 
 def cases(table):
     return [pytest.param(name, bad, id=f"{name}-{bad.argument}-{bad.label}")
-            for bad in table for name in FUNCTIONS if bad.applies_to(Spec(name))]
+            for bad in table for name in FUNCTIONS + LAYERS if bad.applies_to(Spec(name))]
 
 
 def prepare(function: str, bad: Bad):
@@ -211,8 +294,10 @@ def assert_refused(function: str, bad: Bad, may_write=()):
     arguments named in ``may_write`` (an out= whose contents an error leaves undefined)."""
     spec, arguments = prepare(function, bad)
     memory = Memory(arguments)
+    threads = cypool.get_num_threads()
     with pytest.raises(bad.error) as raised:
-        getattr(cypool, function)(**arguments)
+        call(spec, arguments)
+    assert cypool.get_num_threads() == threads  # a refused set_num_threads changes nothing
     message = str(raised.value)
     if not isinstance(raised.value, MemoryError):  # that one is NumPy's own message
         assert re.search(bad.names or rf"\b{bad.argument}\b", message), message
@@ -272,9 +357,9 @@ SIZE_CASES += [
     Bad("kernel_size", "2**31", 2**31, ValueError),
     Bad("dilation", "2**31", 2**31, ValueError),
     Bad("padding", "2**31", 2**31, ValueError),
-    Bad("padding", "half_kernel_plus_one", 2, ValueError),
+    Bad("padding", "half_kernel_plus_one", 2, ValueError, only=WINDOW_POOLING),
     Bad("padding", "half_kernel_plus_one_last_axis", per_axis(1, 2),
-        ValueError, also=(("kernel_size", 3),)),
+        ValueError, also=(("kernel_size", 3),), only=WINDOW_POOLING),
     Bad("divisor_override", "zero", 0, ValueError),
     Bad("divisor_override", "negative", -3, ValueError),
     Bad("divisor_override", "2**63", 2**63, ValueError),
@@ -295,13 +380,21 @@ def test_bad_size_argument(function, bad):
 # --------------------------------------------------------------------------------------
 
 GEOMETRY_CASES = [
-    Bad("kernel_size", "larger_than_input", 9, ValueError),
-    Bad("kernel_size", "larger_on_last_axis", per_axis(2, 9), ValueError),
+    Bad("kernel_size", "larger_than_input", 9, ValueError, only=WINDOW_POOLING),
+    Bad("kernel_size", "larger_on_last_axis", per_axis(2, 9), ValueError, only=WINDOW_POOLING),
     Bad("dilation", "span_larger_than_input", 8, ValueError),
     # Padding lets a huge kernel pass the output-size rule; in 2-d and 3-d its divisor, a
     # product over the axes, would overflow int64.
     Bad("kernel_size", "window_overflows_int64", 2**40, ValueError,
-        also=(("padding", 2**39),), only="[23]d"),
+        also=(("padding", 2**39),), only=r"^(max|avg)_pool[23]d|^(Max|Avg)Pool[23]d"),
+    # Unpool: the default output size ((L - 1)*stride - 2*padding + kernel_size per axis) is
+    # below 1, or its planes are too large for any machine.
+    Bad("padding", "default_output_size_below_one", 8, ValueError,
+        also=(("output_size", None),), only="unpool"),
+    Bad("kernel_size", "default_output_size_too_large", 2**39, ValueError,
+        also=(("output_size", None),), only="unpool"),
+    Bad("stride", "default_output_size_too_large", per_axis(2, 2**39), ValueError,
+        also=(("output_size", None),), only="unpool"),
     # A max window made only of padding: L=1, k=2, dilation 2, padding 1.
     Bad("input", "window_of_padding_only", Build(lambda spec, arguments: np.ones(
         LEAD + (1,) * spec.n_dims)), ValueError, names="padding",
@@ -315,11 +408,92 @@ def test_window_that_does_not_fit_the_input(function, bad):
 
 
 # --------------------------------------------------------------------------------------
+# 2b. output_size: adaptive pooling (an int, or one int or None per axis) and unpool (None, or
+#     n or n+2 ints, each within a stride of the default size)
+# --------------------------------------------------------------------------------------
+
+OUTPUT_SIZE_CASES = [
+    Bad("output_size", label, value, error, only="adaptive|Adaptive") for label, value, error in [
+        ("zero", 0, ValueError),
+        ("negative", -1, ValueError),
+        ("zero_last_axis", per_axis(2, 0), ValueError),
+        ("negative_last_axis", per_axis(2, -1), ValueError),
+        ("too_many_values", too_many(2), ValueError),
+        ("empty", (), ValueError),
+        ("float", 1.5, TypeError),
+        ("float_in_tuple", per_axis(2, 1.0), TypeError),
+        ("string", "2", TypeError),
+        ("string_in_tuple", per_axis(2, "2"), TypeError),
+        ("bool", True, TypeError),
+        ("bool_in_tuple", per_axis(None, True), TypeError),
+        ("array", np.array([2, 2]), TypeError),
+        ("none", None, TypeError),
+        ("2**63", 2**63, ValueError),
+        ("-2**63", -2**63, ValueError),
+        ("2**64_numpy", np.uint64(2**64 - 1), ValueError),
+        ("2**41_last_axis", per_axis(2, 2**41), ValueError),
+    ]
+]
+# Planes too large for any machine: one axis below the per-axis limit, their product far above.
+OUTPUT_SIZE_CASES += [
+    Bad("output_size", "2**31_per_axis", 2**31, ValueError, only="^adaptive_.*[23]d$"),
+    Bad("output_size", "2**21_per_axis", 2**21, ValueError, only="^adaptive_.*3d$"),
+]
+
+
+def unpool_default(spec):
+    """Unpool's output size without output_size: (L - 1)*stride + kernel_size per axis."""
+    return tuple(KERNEL_SIZE * n for n in spec.output_spatial)
+
+
+def unpool_size(last):
+    """An unpool output_size: the valid call's, with the last axis ``last(default, valid)``."""
+    return Build(lambda spec, arguments: SPATIAL[spec.n_dims][:-1] + (
+        last(unpool_default(spec)[-1], SPATIAL[spec.n_dims][-1]),))
+
+
+OUTPUT_SIZE_CASES += [
+    Bad("output_size", label, value, error, only="unpool") for label, value, error in [
+        ("int", 8, TypeError),
+        ("string", "8", TypeError),
+        ("array", Build(lambda spec, arguments: np.array(SPATIAL[spec.n_dims])), TypeError),
+        ("none_in_tuple", unpool_size(lambda default, valid: None), TypeError),
+        ("float_in_tuple", unpool_size(lambda default, valid: float(valid)), TypeError),
+        ("bool_in_tuple", unpool_size(lambda default, valid: True), TypeError),
+        ("too_many_values", Build(lambda spec, arguments: SPATIAL[spec.n_dims] + (8,)),
+         ValueError),
+        ("empty", (), ValueError),
+        ("default_plus_stride", unpool_size(lambda default, valid: default + KERNEL_SIZE),
+         ValueError),
+        ("default_minus_stride", unpool_size(lambda default, valid: default - KERNEL_SIZE),
+         ValueError),
+        ("default_plus_stride_with_batch_and_channels", Build(lambda spec, arguments: LEAD
+         + unpool_size(lambda default, valid: default + KERNEL_SIZE).function(spec, arguments)),
+         ValueError),
+        ("zero", unpool_size(lambda default, valid: 0), ValueError),
+        ("negative", unpool_size(lambda default, valid: -1), ValueError),
+        ("2**63", unpool_size(lambda default, valid: 2**63), ValueError),
+    ]
+]
+# In range, but a plane too small for the indices (each names the plane's last element).
+OUTPUT_SIZE_CASES.append(Bad(
+    "output_size", "too_small_for_the_indices", unpool_size(lambda default, valid: valid - 1),
+    ValueError, names="indices", only="unpool", also=(("indices", Build(
+        lambda spec, arguments: np.full(spec.output_shape,
+                                        math.prod(SPATIAL[spec.n_dims]) - 1))),)))
+
+
+@pytest.mark.parametrize("function, bad", cases(OUTPUT_SIZE_CASES))
+def test_bad_output_size(function, bad):
+    assert_refused(function, bad)
+
+
+# --------------------------------------------------------------------------------------
 # 3. Flags and options: ceil_mode, return_indices, count_include_pad, index_dtype, n_threads
 # --------------------------------------------------------------------------------------
 
 OPTION_CASES = []
-for _flag in ("ceil_mode", "return_indices", "count_include_pad"):
+for _flag in ("ceil_mode", "return_indices", "count_include_pad", "reuse_buffers", "mode"):
     OPTION_CASES += [Bad(_flag, "string", "yes", TypeError),
                      Bad(_flag, "none", None, TypeError),
                      Bad(_flag, "two", 2, TypeError),
@@ -352,17 +526,24 @@ def test_bad_option(function, bad):
 # 4. The array: input (forwards) or grad_output (backwards)
 # --------------------------------------------------------------------------------------
 
-NOT_MAX_FORWARD = r"^avg_pool\dd$|_backward$"
+NOT_WINDOW_POOLING = r"^(?!(max|avg)_pool\dd|(Max|Avg)Pool)"
 
 
-def array_cases(argument, shape_of):
+def array_cases(argument):
     def lead_spatial(lead, spatial):
         return lambda spec: lead + (spatial,) * spec.n_dims
 
+    def shape_of(spec):
+        return spec.array_shape(argument)
+
+    # Max pooling forward pools integers; the others refuse them. Only window pooling takes
+    # float16.
+    not_max_forward = r"^(?!max_pool\dd$|MaxPool)" if argument == "input" else ""
     return [
-        # Max pooling forward pools integers; averages and gradients refuse them.
-        Bad(argument, "int32", shaped(shape_of, np.int32, 1), TypeError, only=NOT_MAX_FORWARD),
-        Bad(argument, "int64", shaped(shape_of, np.int64, 1), TypeError, only=NOT_MAX_FORWARD),
+        Bad(argument, "int32", shaped(shape_of, np.int32, 1), TypeError, only=not_max_forward),
+        Bad(argument, "int64", shaped(shape_of, np.int64, 1), TypeError, only=not_max_forward),
+        Bad(argument, "float16", shaped(shape_of, np.float16), TypeError,
+            only=NOT_WINDOW_POOLING),
         Bad(argument, "uint64", shaped(shape_of, np.uint64, 1), TypeError),
         Bad(argument, "bool", shaped(shape_of, np.bool_, True), TypeError),
         Bad(argument, "complex128", shaped(shape_of, np.complex128), TypeError),
@@ -382,16 +563,7 @@ def array_cases(argument, shape_of):
     ]
 
 
-def output_shape_of(spec):
-    return spec.output_shape
-
-
-def input_shape_of(spec):
-    return spec.input_shape
-
-
-ARRAY_CASES = array_cases("input", input_shape_of)
-ARRAY_CASES += array_cases("grad_output", output_shape_of)
+ARRAY_CASES = array_cases("input") + array_cases("grad_output")
 
 
 @pytest.mark.parametrize("function, bad", cases(ARRAY_CASES))
@@ -432,9 +604,10 @@ INPUT_SHAPE_CASES = [
     Bad("input_shape", "other_channels", changed_shape(lambda s: s[:1] + (s[1] + 1,) + s[2:]),
         ValueError, names="input_shape|grad_output"),
     # Avg: grad_output is not the pooled shape. Max: a plane smaller than the indices say.
+    # (Adaptive and global average pooling take any input size.)
     Bad("input_shape", "smaller_spatial", changed_shape(
         lambda s: s[:2] + (1,) * (len(s) - 2)), ValueError,
-        names="input_shape|grad_output|indices|kernel_size"),
+        names="input_shape|grad_output|indices|kernel_size", only="max|^avg_pool"),
     Bad("input_shape", "larger_spatial", changed_shape(lambda s: s[:-1] + (s[-1] + 2,)),
         ValueError, names="input_shape|grad_output", only="^avg"),
 ]
@@ -467,7 +640,7 @@ def one_bad_index_in_the_last_plane(spec, arguments):
 # Every case also passes out= in a canary buffer: an error may leave the gradient half-written,
 # nothing else. Indices equal to the plane size everywhere point, in the last plane, past the
 # whole output (into the marker); -1 in the first plane points before it.
-OUT_IN_CANARY = (("out", Build(lambda spec, arguments: in_canary(spec.input_shape))),)
+OUT_IN_CANARY = (("out", Build(lambda spec, arguments: in_canary(spec.result_shape))),)
 
 INDEX_CASES = [
     Bad("indices", label, value, error, also=OUT_IN_CANARY) for label, value, error in [
@@ -496,6 +669,11 @@ INDEX_CASES = [
         ("scalar", 0, ValueError),
     ]
 ]
+
+
+# Unpool's backward gathers through indices of any spatial shape: a shorter axis is valid there.
+INDEX_CASES = [dataclasses.replace(bad, only=r"^(?!max_unpool\dd_backward$)")
+               if bad.label == "last_axis_shorter" else bad for bad in INDEX_CASES]
 
 
 @pytest.mark.parametrize("function, bad", cases(INDEX_CASES))
@@ -537,11 +715,11 @@ def overlapping(first_array_offset):
 
 def out_over_indices(spec, arguments):
     """An out= of float64 sharing memory with int64 indices."""
-    buffer = np.zeros(math.prod(spec.input_shape) + arguments["indices"].size)
+    buffer = np.zeros(math.prod(spec.result_shape) + arguments["indices"].size)
     indices = buffer.view(np.int64)[-arguments["indices"].size:]
     indices[...] = arguments["indices"].ravel()
     arguments["indices"] = indices.reshape(arguments["indices"].shape)
-    return buffer[:math.prod(spec.input_shape) + 1][1:].reshape(spec.input_shape)
+    return buffer[:math.prod(spec.result_shape) + 1][1:].reshape(spec.result_shape)
 
 
 def pair(values, indices):
@@ -598,7 +776,7 @@ OUT_CASES = [
     Bad("out", "is_the_input", overlapping(0), ValueError),
     Bad("out", "overlaps_the_input_by_one", overlapping(1), ValueError),
     Bad("out", "overlaps_the_indices", Build(out_over_indices), ValueError,
-        only="^max_pool.d_backward$"),
+        only=r"max_pool\dd_backward$|unpool"),
     # Max pooling with indices takes a (values, indices) pair.
     Bad("out", "single_array_with_indices", Build(lambda spec, arguments: in_canary(
         spec.result_shape)), TypeError, also=WITH_INDICES),
@@ -632,47 +810,127 @@ def test_bad_out(function, bad):
 
 
 # --------------------------------------------------------------------------------------
+# 8. Layers: the steps out of order, a gradient that is not the last forward's
+# --------------------------------------------------------------------------------------
+
+LAYER_CASES = [
+    Bad("input", "backward_without_forward", NOT_CALLED, RuntimeError, names="forward",
+        only="^[A-Z]"),
+    Bad("mode", "eval_mode_forward", False, RuntimeError, names="training mode"),
+    Bad("grad_output", "last_axis_longer", shaped(lambda spec: spec.output_shape[:-1] + (
+        spec.output_shape[-1] + 1,)), ValueError, only="^[A-Z]"),
+    Bad("grad_output", "other_batch", shaped(lambda spec: (spec.batch + 1,)
+                                             + spec.output_shape[1:]), ValueError,
+        only="^[A-Z]"),
+]
+
+
+@pytest.mark.parametrize("function, bad", cases(LAYER_CASES))
+def test_bad_layer_call(function, bad):
+    assert_refused(function, bad)
+
+
+# --------------------------------------------------------------------------------------
 # The tables are complete, and their valid calls pass
 # --------------------------------------------------------------------------------------
 
-ALL_TABLES = (SIZE_CASES + GEOMETRY_CASES + OPTION_CASES + ARRAY_CASES + INPUT_SHAPE_CASES
-              + INDEX_CASES + OUT_CASES)
+NORM_CASES = [  # lp_pool's power
+    Bad("norm_type", "zero", 0, ValueError),
+    Bad("norm_type", "nan", float("nan"), ValueError),
+    Bad("norm_type", "string", "2", TypeError),
+    Bad("norm_type", "bool", True, TypeError),
+    Bad("norm_type", "none", None, TypeError),
+]
+
+@pytest.mark.parametrize("function, bad", cases(NORM_CASES))
+def test_bad_norm_type(function, bad):
+    assert_refused(function, bad)
 
 
-@pytest.mark.parametrize("function", FUNCTIONS)
+ALL_TABLES = (NORM_CASES + SIZE_CASES + GEOMETRY_CASES + OUTPUT_SIZE_CASES + OPTION_CASES + ARRAY_CASES
+              + INPUT_SHAPE_CASES + INDEX_CASES + OUT_CASES + LAYER_CASES)
+
+
+@pytest.mark.parametrize("function", FUNCTIONS + LAYERS)
 def test_every_argument_is_covered(function):
     spec = Spec(function)
     covered = {bad.argument for bad in ALL_TABLES if bad.applies_to(spec)}
     assert covered == set(spec.parameters()), set(spec.parameters()) - covered
 
 
-@pytest.mark.parametrize("function", FUNCTIONS)
+def function_of(layer):
+    """The function a layer calls: ``AdaptiveMaxPool2d`` -> ``adaptive_max_pool2d``."""
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", layer).lower()
+
+
+@pytest.mark.parametrize("function", FUNCTIONS + LAYERS)
 def test_the_valid_calls_pass(function):
     """Each table spoils one of these calls: they must succeed and agree with the reference,
     or the errors would not be about the spoiled argument."""
     spec = Spec(function)
     arguments = valid_arguments(spec)
-    expected = getattr(reference, function)(**arguments)
-    np.testing.assert_array_equal(getattr(cypool, function)(**arguments), expected)
+    result = call(spec, arguments)
+    if spec.family == "threads":
+        assert result is None if spec.parameters() else result >= 1
+    elif spec.family == "layer":  # forward and backward of the same input and gradient
+        for name, got in zip((function_of(function), function_of(function) + "_backward"),
+                             result):
+            expected = getattr(reference, name)(**valid_arguments(Spec(name)))
+            np.testing.assert_array_equal(got, expected)
+    elif hasattr(reference, function):
+        np.testing.assert_array_equal(result, getattr(reference, function)(**arguments))
+    else:  # no reference (lp and unpool backwards have tests of their own): it succeeds
+        assert result.shape == spec.result_shape
 
 
 BORDER_WINDOW = {"kernel_size": 3, "stride": 2, "padding": 1, "ceil_mode": True}
 
 
-@pytest.mark.parametrize("function, window", [
-    pytest.param(name, window, id=f"{name}-{label}")
-    for name in FUNCTIONS for label, window in (("k2", {}), ("k3s2p1ceil", BORDER_WINDOW))
-    if not (window and "kernel_size" not in Spec(name).parameters())
+def border_window(spec, arguments):
+    """Padding, and a last window that ceil mode adds."""
+    arguments.update(BORDER_WINDOW)
+    if spec.kind == "avg" and spec.backward:
+        pooled = getattr(reference, f"avg_pool{spec.n_dims}d")(np.zeros(spec.input_shape),
+                                                                 **BORDER_WINDOW)
+        arguments["grad_output"] = np.random.default_rng(1).standard_normal(pooled.shape)
+
+
+def overlapping_adaptive_windows(spec, arguments):
+    """An adaptive output longer than the input on the last axis (windows overlap), None
+    entries keeping the other axes."""
+    longer = SPATIAL[spec.n_dims][-1] + 3
+    if spec.backward:
+        arguments["grad_output"] = np.random.default_rng(1).standard_normal(
+            spec.input_shape[:-1] + (longer,))
+    else:
+        arguments["output_size"] = (None,) * (spec.n_dims - 1) + (longer,)
+
+
+def repeated_indices(spec, arguments):
+    """Every index names the plane's first element: gradients add up there, unpool keeps the
+    last value."""
+    arguments["indices"] = np.zeros_like(arguments["indices"])
+
+
+VARIATIONS = [  # (label, the functions it applies to, change of the valid call)
+    ("valid_call", "", lambda spec, arguments: None),
+    ("k3s2p1ceil", r"^(max|avg)_pool\dd$|^avg_pool\dd_backward$", border_window),
+    ("overlapping_windows", r"^adaptive_(max|avg)_pool\dd$|^adaptive_avg_pool\dd_backward$",
+     overlapping_adaptive_windows),
+    ("repeated_indices", r"max_pool\dd_backward$|unpool", repeated_indices),
+]
+
+
+@pytest.mark.parametrize("function, change", [
+    pytest.param(name, change, id=f"{name}-{label}")
+    for name in FUNCTIONS for label, only, change in VARIATIONS
+    if "out" in Spec(name).parameters() and re.search(only, name)
 ])
-def test_valid_out_is_written_and_nothing_around_it(function, window):
+def test_valid_out_is_written_and_nothing_around_it(function, change):
     spec = Spec(function)
     arguments = valid_arguments(spec)
-    arguments.update(window)
-    if spec.kind == "avg" and spec.backward and window:
-        pooled = getattr(reference, f"avg_pool{spec.n_dims}d")(np.zeros(spec.input_shape),
-                                                                 **window)
-        arguments["grad_output"] = np.random.default_rng(1).standard_normal(pooled.shape)
-    if spec.kind == "max" and not spec.backward:
+    change(spec, arguments)
+    if "return_indices" in spec.parameters():
         arguments["return_indices"] = True
     expected = getattr(cypool, function)(**arguments)
     out = tuple(in_canary(e.shape, e.dtype) for e in arrays_in([expected]))

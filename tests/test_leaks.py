@@ -1,8 +1,10 @@
-"""No leaks: resident memory stays flat over thousands of calls of every op, including calls
-that raise (the error paths free what they allocated before raising).
+"""No leaks: resident memory stays flat over thousands of calls of every op (window, adaptive
+and global pooling, unpool), including calls that raise (the error paths free what they
+allocated before raising).
 
-Linux only (it reads ``/proc/self/statm``). Each call's result is at least 16 KiB, so leaking
-even one result per call would grow the process by far more than the allowed slack.
+Linux only (it reads ``/proc/self/statm``). Each call's result, or for global pooling forward
+its copy of the input, is at least 16 KiB, so leaking even one per call would grow the process
+by far more than the allowed slack.
 """
 
 import gc
@@ -40,10 +42,28 @@ def op_calls(n_dims):
     avg_pool = getattr(cypool, f"avg_pool{n_dims}d")
     max_backward = getattr(cypool, f"max_pool{n_dims}d_backward")
     avg_backward = getattr(cypool, f"avg_pool{n_dims}d_backward")
+    adaptive_max = getattr(cypool, f"adaptive_max_pool{n_dims}d")
+    adaptive_avg = getattr(cypool, f"adaptive_avg_pool{n_dims}d")
+    adaptive_max_backward = getattr(cypool, f"adaptive_max_pool{n_dims}d_backward")
+    adaptive_avg_backward = getattr(cypool, f"adaptive_avg_pool{n_dims}d_backward")
+    global_max = getattr(cypool, f"global_max_pool{n_dims}d")
+    global_avg = getattr(cypool, f"global_avg_pool{n_dims}d")
+    global_max_backward = getattr(cypool, f"global_max_pool{n_dims}d_backward")
+    global_avg_backward = getattr(cypool, f"global_avg_pool{n_dims}d_backward")
+    unpool = getattr(cypool, f"max_unpool{n_dims}d")
     values, indices = max_pool(x, **WINDOW, return_indices=True)
     bad_indices = indices.copy()
     bad_indices.reshape(-1)[-1] = -1          # found by the kernel, after the gradient is made
     out = np.empty_like(x)
+    # Adaptive: the input size, one more on the last axis (a None entry keeps an axis).
+    output_size = (None,) * (n_dims - 1) + (x.shape[-1] + 1,)
+    adaptive_values, adaptive_indices = adaptive_max(x, output_size, True, **BACKWARD)
+    global_values, global_indices = global_max(x, True, **BACKWARD)
+    bad_adaptive_indices = adaptive_indices.copy()
+    bad_adaptive_indices.reshape(-1)[-1] = x[0, 0].size
+    # Global forwards return one value per plane: a Fortran-order input makes them copy the
+    # whole input, which a leak of that copy would show.
+    fortran_x = np.asfortranarray(x)
 
     def fails(error, function, *args, **kwargs):
         def call():
@@ -75,6 +95,31 @@ def op_calls(n_dims):
         ("error_out_shape", fails(ValueError, avg_pool, x, **WINDOW, out=out[:1])),
         ("error_padding", fails(ValueError, max_pool, x, 2, 1, 2)),
         ("error_grad_shape", fails(ValueError, avg_backward, values[:1], x.shape, 2)),
+        ("adaptive_max_with_indices", lambda: adaptive_max(x, output_size, True, **BACKWARD)),
+        ("adaptive_max_values", lambda: adaptive_max(x, output_size, **BACKWARD)),
+        ("adaptive_avg", lambda: adaptive_avg(x, output_size, **BACKWARD)),
+        ("adaptive_max_backward", lambda: adaptive_max_backward(
+            adaptive_values, adaptive_indices, x.shape, **BACKWARD)),
+        ("adaptive_avg_backward", lambda: adaptive_avg_backward(adaptive_values, x.shape,
+                                                                **BACKWARD)),
+        ("global_max_fortran_input", lambda: global_max(fortran_x, True, **BACKWARD)),
+        ("global_avg_fortran_input", lambda: global_avg(fortran_x, **BACKWARD)),
+        ("global_max_backward", lambda: global_max_backward(global_values, global_indices,
+                                                            x.shape, **BACKWARD)),
+        ("global_avg_backward", lambda: global_avg_backward(global_values, x.shape,
+                                                            **BACKWARD)),
+        # Window 2, stride 1, padding 1 unpools the values back to the input's size.
+        ("unpool", lambda: unpool(values, indices, 2, 1, 1, **BACKWARD)),
+        ("unpool_out", lambda: unpool(values, indices, 2, 1, 1, out=out, **BACKWARD)),
+        ("error_adaptive_output_size", fails(ValueError, adaptive_avg, x, 0)),
+        ("error_adaptive_indices_out_of_range", fails(
+            ValueError, adaptive_max_backward, adaptive_values, bad_adaptive_indices, x.shape,
+            **BACKWARD)),
+        ("error_global_grad_shape", fails(ValueError, global_avg_backward, values, x.shape)),
+        ("error_unpool_indices_out_of_range", fails(ValueError, unpool, values, bad_indices * 0
+                                                    + x[0, 0].size, 2, 1, 1, **BACKWARD)),
+        ("error_unpool_output_size", fails(ValueError, unpool, values, indices, 2, 1, 1,
+                                           (1,) * n_dims)),
     ]
 
 
