@@ -12,7 +12,13 @@ from __future__ import annotations
 import numpy as np
 
 from . import _adaptive_pool, _arrays, _avg_pool, _max_pool
-from ._shape import adaptive_output_size, as_flag, as_size_tuple, check_divisor_override
+from ._shape import (
+    adaptive_output_size,
+    as_flag,
+    as_size_tuple,
+    check_divisor_override,
+    is_default_stride,
+)
 
 _LAYER_DOC_TAIL = """
 Notes
@@ -152,7 +158,7 @@ class _MaxPoolLayer(_MaxLayer):
         super().__init__(n_threads=n_threads, reuse_buffers=reuse_buffers)
         n = self.n_dims
         self.kernel_size = as_size_tuple("kernel_size", kernel_size, n)
-        self.stride = None if stride is None else as_size_tuple("stride", stride, n)
+        self.stride = None if is_default_stride(stride) else as_size_tuple("stride", stride, n)
         self.padding = as_size_tuple("padding", padding, n)
         self.dilation = as_size_tuple("dilation", dilation, n)
         self.return_indices = as_flag("return_indices", return_indices)
@@ -195,7 +201,7 @@ class _AvgPoolLayer(_AvgLayer):
         super().__init__(n_threads=n_threads, reuse_buffers=reuse_buffers)
         n = self.n_dims
         self.kernel_size = as_size_tuple("kernel_size", kernel_size, n)
-        self.stride = None if stride is None else as_size_tuple("stride", stride, n)
+        self.stride = None if is_default_stride(stride) else as_size_tuple("stride", stride, n)
         self.padding = as_size_tuple("padding", padding, n)
         self.ceil_mode = as_flag("ceil_mode", ceil_mode)
         self.count_include_pad = as_flag("count_include_pad", count_include_pad)

@@ -58,6 +58,12 @@ def as_size_tuple(name: str, value, n_dims: int) -> tuple[int, ...]:
     return tuple(result)
 
 
+def is_default_stride(stride) -> bool:
+    """``stride=None`` or an empty sequence (``torch.nn.functional`` allows both): the stride
+    is the kernel size."""
+    return stride is None or (isinstance(stride, (tuple, list)) and len(stride) == 0)
+
+
 def as_flag(name: str, value) -> bool:
     """A bool argument: True, False, NumPy bools, or the ints 0 and 1."""
     if isinstance(value, (bool, np.bool_)) or (isinstance(value, int) and value in (0, 1)):
@@ -121,7 +127,7 @@ def pool_geometry(
     """
     n_dims = len(input_size)
     kernel = as_size_tuple("kernel_size", kernel_size, n_dims)
-    if stride is None or (isinstance(stride, (tuple, list)) and len(stride) == 0):
+    if is_default_stride(stride):
         strides = kernel
     else:
         strides = as_size_tuple("stride", stride, n_dims)

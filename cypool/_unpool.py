@@ -8,7 +8,7 @@ import numpy as np
 
 from . import _arrays
 from ._backend import kernels
-from ._shape import SIZE_ARGUMENT_LIMIT, as_int, as_size_tuple
+from ._shape import SIZE_ARGUMENT_LIMIT, as_int, as_size_tuple, is_default_stride
 from ._threads import check_n_threads, n_threads_for
 
 _DOC = """Max unpooling over {n}-d spatial axes, as ``torch.nn.functional.max_unpool{n}d``.
@@ -113,7 +113,7 @@ def _max_unpool(n_dims, input, indices, kernel_size, stride, padding, output_siz
             f"indices must have the shape of input {array.shape}, got {index_array.shape}"
         )
     kernel = as_size_tuple("kernel_size", kernel_size, n_dims)
-    if stride is None or (isinstance(stride, (tuple, list)) and len(stride) == 0):
+    if is_default_stride(stride):
         strides = kernel
     else:
         strides = as_size_tuple("stride", stride, n_dims)

@@ -233,3 +233,11 @@ def test_adaptive_training_step_allocates_no_arrays_after_the_first(kind):
     layer = getattr(cypool, f"Adaptive{kind}Pool2d")(7)
 
     assert peak_after_first_step(lambda: layer.backward(layer(x))) < layer(x).nbytes // 4
+
+
+@pytest.mark.parametrize("kind", ["Max", "Avg"])
+def test_empty_stride_means_the_kernel_size(kind):
+    # torch.nn.functional (and so torch.nn) reads stride=() as stride=kernel_size.
+    x = np.arange(32, dtype=np.float32).reshape(2, 4, 4)
+    layer = getattr(cypool, f"{kind}Pool2d")
+    np.testing.assert_array_equal(layer(2, stride=())(x), layer(2)(x))
