@@ -47,6 +47,14 @@ def as_float_array(name: str, value, with_half: bool = False) -> np.ndarray:
     return array
 
 
+def as_index_array(name: str, value) -> np.ndarray:
+    """``np.asarray(value)``, which must hold integers (TypeError otherwise)."""
+    array = as_array(name, value)
+    if not np.issubdtype(array.dtype, np.integer):
+        raise TypeError(f"{name} must be an integer array, got dtype {array.dtype}")
+    return array
+
+
 def as_max_pool_input(name: str, value) -> np.ndarray:
     """``np.asarray(value)``, which must be a float or integer array max pooling takes."""
     array = as_array(name, value)
@@ -155,7 +163,6 @@ def output_array(name: str, out, shape: tuple[int, ...], dtype: np.dtype, inputs
         if np.may_share_memory(out, array) and np.shares_memory(out, array):
             raise ValueError(f"{name} must not share memory with the inputs")
     return out
-
 
 
 def value_index_outputs(out, return_indices: bool, shape: tuple[int, ...], dtype: np.dtype,

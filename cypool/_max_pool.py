@@ -117,18 +117,9 @@ def _max_pool(n_dims, input, kernel_size, stride, padding, dilation, ceil_mode,
     return_indices = as_flag("return_indices", return_indices)
     index_dtype = _arrays.as_index_dtype("index_dtype", index_dtype,
                                          math.prod(geometry.input_size))
-    output_shape = array.shape[:-n_dims] + geometry.output_size
-    if return_indices:
-        if not (isinstance(out, (tuple, list)) and len(out) == 2) and out is not None:
-            raise TypeError("out must be a (values, indices) pair when return_indices=True")
-        values_out, indices_out = out if out is not None else (None, None)
-    else:
-        values_out, indices_out = out, None
-    values = _arrays.output_array("out", values_out, output_shape, array.dtype, (array,))
-    indices = None
-    if return_indices:
-        indices = _arrays.output_array("out", indices_out, output_shape, index_dtype,
-                                       (array, values))
+    values, indices = _arrays.value_index_outputs(out, return_indices,
+                                                  array.shape[:-n_dims] + geometry.output_size,
+                                                  array.dtype, index_dtype, array)
     if values.size:
         window = geometry.as_3d()
         n_threads = n_threads_for(n_threads, values.size * math.prod(geometry.kernel))
@@ -150,9 +141,7 @@ def _max_pool_backward(n_dims, grad_output, indices, input_shape, out, n_threads
     n_threads = check_n_threads(n_threads)
     gradient = _arrays.as_float_array("grad_output", grad_output, with_half=True)
     _arrays.check_pooling_shape("grad_output", gradient.shape, n_dims)
-    index_array = _arrays.as_array("indices", indices)
-    if not np.issubdtype(index_array.dtype, np.integer):
-        raise TypeError(f"indices must be an integer array, got dtype {index_array.dtype}")
+    index_array = _arrays.as_index_array("indices", indices)
     if index_array.shape != gradient.shape:
         raise ValueError(
             f"indices must have the shape of grad_output {gradient.shape}, "

@@ -64,6 +64,11 @@ def is_default_stride(stride) -> bool:
     return stride is None or (isinstance(stride, (tuple, list)) and len(stride) == 0)
 
 
+def as_stride(stride, kernel: tuple[int, ...]) -> tuple[int, ...]:
+    """The per-axis stride: ``kernel`` for a default stride, else ``stride`` as a tuple."""
+    return kernel if is_default_stride(stride) else as_size_tuple("stride", stride, len(kernel))
+
+
 def as_flag(name: str, value) -> bool:
     """A bool argument: True, False, NumPy bools, or the ints 0 and 1."""
     if isinstance(value, (bool, np.bool_)) or (isinstance(value, int) and value in (0, 1)):
@@ -127,10 +132,7 @@ def pool_geometry(
     """
     n_dims = len(input_size)
     kernel = as_size_tuple("kernel_size", kernel_size, n_dims)
-    if is_default_stride(stride):
-        strides = kernel
-    else:
-        strides = as_size_tuple("stride", stride, n_dims)
+    strides = as_stride(stride, kernel)
     paddings = as_size_tuple("padding", padding, n_dims)
     dilations = as_size_tuple("dilation", dilation, n_dims)
     for name, values in (("kernel_size", kernel), ("stride", strides), ("dilation", dilations)):

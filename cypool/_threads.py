@@ -77,7 +77,6 @@ def n_threads_for(n_threads: int | None, work: int) -> int:
     """Threads for a call doing ``work`` element operations, given its ``n_threads=`` argument
     (checked by ``check_n_threads``). More than four threads per CPU never helps and is capped.
     """
-    n_threads = check_n_threads(n_threads)
     if n_threads is None:
         n_threads = get_num_threads()
     if work < PARALLEL_THRESHOLD:

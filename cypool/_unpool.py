@@ -8,7 +8,7 @@ import numpy as np
 
 from . import _arrays
 from ._backend import kernels
-from ._shape import SIZE_ARGUMENT_LIMIT, as_int, as_size_tuple, is_default_stride
+from ._shape import SIZE_ARGUMENT_LIMIT, as_int, as_size_tuple, as_stride
 from ._threads import check_n_threads, n_threads_for
 
 _DOC = """Max unpooling over {n}-d spatial axes, as ``torch.nn.functional.max_unpool{n}d``.
@@ -105,18 +105,13 @@ def _max_unpool(n_dims, input, indices, kernel_size, stride, padding, output_siz
     n_threads = check_n_threads(n_threads)
     array = _arrays.as_float_array("input", input)
     _arrays.check_pooling_shape("input", array.shape, n_dims)
-    index_array = _arrays.as_array("indices", indices)
-    if not np.issubdtype(index_array.dtype, np.integer):
-        raise TypeError(f"indices must be an integer array, got dtype {index_array.dtype}")
+    index_array = _arrays.as_index_array("indices", indices)
     if index_array.shape != array.shape:
         raise ValueError(
             f"indices must have the shape of input {array.shape}, got {index_array.shape}"
         )
     kernel = as_size_tuple("kernel_size", kernel_size, n_dims)
-    if is_default_stride(stride):
-        strides = kernel
-    else:
-        strides = as_size_tuple("stride", stride, n_dims)
+    strides = as_stride(stride, kernel)
     paddings = as_size_tuple("padding", padding, n_dims)
     for name, values in (("kernel_size", kernel), ("stride", strides)):
         if min(values) <= 0:
@@ -152,9 +147,7 @@ def _max_unpool_backward(n_dims, grad_output, indices, out, n_threads):
     check_n_threads(n_threads)  # checked for a uniform API; the gather runs in NumPy
     gradient = _arrays.as_float_array("grad_output", grad_output)
     _arrays.check_pooling_shape("grad_output", gradient.shape, n_dims)
-    index_array = _arrays.as_array("indices", indices)
-    if not np.issubdtype(index_array.dtype, np.integer):
-        raise TypeError(f"indices must be an integer array, got dtype {index_array.dtype}")
+    index_array = _arrays.as_index_array("indices", indices)
     if (index_array.ndim != gradient.ndim
             or index_array.shape[:-n_dims] != gradient.shape[:-n_dims]):
         raise ValueError(
