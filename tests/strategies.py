@@ -8,11 +8,13 @@ are rejected with ``assume``.
 """
 
 import dataclasses
+import tracemalloc
 
 import numpy as np
 from hypothesis import assume
 from hypothesis import strategies as st
 
+import cypool
 from cypool import reference
 
 DTYPES = (np.float32, np.float64)
@@ -250,3 +252,41 @@ def adaptive_cases(draw, n_dims, max_spatial=9, max_output=12, dtypes=DTYPES, la
     x = with_layout(make_values(lead + spatial, dtype, mode, seed), layout, readonly,
                     channel_axis=len(lead) - 1)
     return AdaptiveCase(n_dims, x, output_size, lead + out_spatial, seed)
+
+
+# --------------------------------------------------------------------------------------
+# Helpers shared by the test modules
+# --------------------------------------------------------------------------------------
+
+def api(name, n_dims, suffix=""):
+    """``api("max_pool", 2, "_backward")`` is ``cypool.max_pool2d_backward``."""
+    return getattr(cypool, f"{name}{n_dims}d{suffix}")
+
+
+def ref(name, n_dims, suffix=""):
+    """The reference function of the same name."""
+    return getattr(reference, f"{name}{n_dims}d{suffix}")
+
+
+def assert_same_array(actual, expected):
+    """Same type, dtype, shape and values (NaNs in the same places, zeros of the same sign)."""
+    assert isinstance(actual, np.ndarray), type(actual)
+    assert actual.dtype == expected.dtype, (actual.dtype, expected.dtype)
+    assert actual.shape == expected.shape, (actual.shape, expected.shape)
+    np.testing.assert_array_equal(actual, expected, strict=True)
+    if actual.dtype.kind == "f":  # assert_array_equal takes -0.0 for 0.0
+        zeros = expected == 0
+        np.testing.assert_array_equal(np.signbit(actual[zeros]), np.signbit(expected[zeros]))
+
+
+def peak_traced_bytes(step, repeats=5):
+    """Peak bytes tracemalloc traces over ``repeats`` calls of ``step``, after one untraced
+    warm-up call (caches, lazily built objects)."""
+    step()
+    tracemalloc.start()
+    try:
+        for _ in range(repeats):
+            step()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()

@@ -15,28 +15,18 @@ from hypothesis import strategies as st
 
 import cypool
 from cypool import reference
-from strategies import LAYOUTS, adaptive_cases, make_values, with_layout
+from strategies import (
+    LAYOUTS,
+    adaptive_cases,
+    api,
+    assert_same_array,
+    make_values,
+    peak_traced_bytes,
+    ref,
+    with_layout,
+)
 
 N_DIMS = [1, 2, 3]
-
-
-def api(name, n_dims, suffix=""):
-    return getattr(cypool, f"{name}{n_dims}d{suffix}")
-
-
-def ref(name, n_dims, suffix=""):
-    return getattr(reference, f"{name}{n_dims}d{suffix}")
-
-
-def assert_same_array(actual, expected):
-    """Same type, dtype, shape and values (NaNs in the same places, zeros of the same sign)."""
-    assert isinstance(actual, np.ndarray), type(actual)
-    assert actual.dtype == expected.dtype, (actual.dtype, expected.dtype)
-    assert actual.shape == expected.shape, (actual.shape, expected.shape)
-    np.testing.assert_array_equal(actual, expected, strict=True)
-    if actual.dtype.kind == "f":  # the signs of zeros too
-        zeros = expected == 0
-        np.testing.assert_array_equal(np.signbit(actual[zeros]), np.signbit(expected[zeros]))
 
 
 def garbage(shape, dtype):
@@ -280,8 +270,6 @@ def test_out_reuse():
 
 @pytest.mark.parametrize("n_dims", N_DIMS)
 def test_steady_state_with_out_allocates_no_arrays(n_dims):
-    import tracemalloc
-
     # 4096 planes: the smallest result (global pooling's, 16 kB) dwarfs Python's objects.
     shape = {1: (16, 256, 256), 2: (16, 256, 14, 14), 3: (8, 512, 4, 7, 7)}[n_dims]
     x = np.random.default_rng(0).random(shape, dtype=np.float32)
@@ -301,15 +289,7 @@ def test_steady_state_with_out_allocates_no_arrays(n_dims):
                                                             out=grad_input),
     ]
     for call in calls:
-        call()
-        tracemalloc.start()
-        try:
-            for _ in range(3):
-                call()
-            peak = tracemalloc.get_traced_memory()[1]
-        finally:
-            tracemalloc.stop()
-        assert peak < global_values.nbytes // 4
+        assert peak_traced_bytes(call, repeats=3) < global_values.nbytes // 4
 
 
 # --------------------------------------------------------------------------------------

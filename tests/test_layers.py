@@ -1,8 +1,6 @@
 """Layer classes: results as the reference, training/eval modes, buffers reused without
 allocation, torch.nn's constructor argument order."""
 
-import tracemalloc
-
 import numpy as np
 import pytest
 from hypothesis import given
@@ -10,30 +8,13 @@ from hypothesis import strategies as st
 
 import cypool
 from cypool import reference
-from strategies import pool_cases
+from strategies import assert_same_array, peak_traced_bytes, pool_cases
 
 N_DIMS = [1, 2, 3]
 
 
 def layer_class(kind, n_dims):
     return getattr(cypool, f"{kind.capitalize()}Pool{n_dims}d")
-
-
-def peak_after_first_step(step, repeats=5):
-    """Peak bytes traced by tracemalloc over ``repeats`` steps after a first, untraced one."""
-    step()
-    tracemalloc.start()
-    try:
-        for _ in range(repeats):
-            step()
-        return tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
-
-
-def assert_same_array(actual, expected):
-    assert actual.dtype == expected.dtype and actual.shape == expected.shape
-    np.testing.assert_array_equal(actual, expected)
 
 
 @pytest.mark.parametrize("n_dims", N_DIMS)
@@ -161,7 +142,7 @@ def test_training_step_allocates_no_arrays_after_the_first(n_dims, kind):
     layer = layer_class(kind, n_dims)(3, 2, 1)
 
     # Python objects (tuples, views) come and go; no array-sized block may.
-    assert peak_after_first_step(lambda: layer.backward(layer(x))) < layer(x).nbytes // 4
+    assert peak_traced_bytes(lambda: layer.backward(layer(x))) < layer(x).nbytes // 4
 
 
 @pytest.mark.parametrize("arguments, error, name", [
@@ -232,7 +213,7 @@ def test_adaptive_training_step_allocates_no_arrays_after_the_first(kind):
     x = np.random.default_rng(0).random((4, 64, 14, 14), dtype=np.float32)
     layer = getattr(cypool, f"Adaptive{kind}Pool2d")(7)
 
-    assert peak_after_first_step(lambda: layer.backward(layer(x))) < layer(x).nbytes // 4
+    assert peak_traced_bytes(lambda: layer.backward(layer(x))) < layer(x).nbytes // 4
 
 
 @pytest.mark.parametrize("kind", ["Max", "Avg"])

@@ -1,22 +1,10 @@
 """With out= given, a steady-state loop allocates no array memory."""
 
-import tracemalloc
-
 import numpy as np
 import pytest
 
 import cypool
-
-
-def allocated_during(function, repeats=5):
-    function()  # warm-up: caches, lazily built objects
-    tracemalloc.start()
-    try:
-        for _ in range(repeats):
-            function()
-        return tracemalloc.get_traced_memory()[1]  # peak bytes
-    finally:
-        tracemalloc.stop()
+from strategies import peak_traced_bytes
 
 
 @pytest.mark.parametrize("n_dims", [1, 2, 3])
@@ -41,4 +29,4 @@ def test_every_op_with_out_allocates_no_arrays(n_dims):
     smallest_array = values.nbytes
     for call in calls:
         # Python objects (views, tuples) come and go; no array-sized block may.
-        assert allocated_during(call) < smallest_array // 4
+        assert peak_traced_bytes(call) < smallest_array // 4

@@ -12,32 +12,19 @@ from hypothesis import strategies as st
 
 import cypool
 from cypool import reference
-from strategies import LAYOUTS, make_values, pool_cases, with_layout
+from strategies import (
+    LAYOUTS,
+    api,
+    assert_same_array,
+    make_values,
+    pool_cases,
+    ref,
+    with_layout,
+)
 
 N_DIMS = [1, 2, 3]
 # Gradients: continuous values, or with the dtype's edges (sums that overflow, inf - inf).
 GRADIENT_MODES = ("normal", "extremes")
-
-
-def api(name, n_dims, suffix=""):
-    """``api("max_pool", 2, "_backward")`` is ``cypool.max_pool2d_backward``."""
-    return getattr(cypool, f"{name}{n_dims}d{suffix}")
-
-
-def ref(name, n_dims, suffix=""):
-    """The reference function of the same name."""
-    return getattr(reference, f"{name}{n_dims}d{suffix}")
-
-
-def assert_same_array(actual, expected):
-    """Same type, dtype, shape and values (NaNs in the same places, zeros of the same sign)."""
-    assert isinstance(actual, np.ndarray), type(actual)
-    assert actual.dtype == expected.dtype, (actual.dtype, expected.dtype)
-    assert actual.shape == expected.shape, (actual.shape, expected.shape)
-    np.testing.assert_array_equal(actual, expected, strict=True)
-    if actual.dtype.kind == "f":  # assert_array_equal takes -0.0 for 0.0
-        zeros = expected == 0
-        np.testing.assert_array_equal(np.signbit(actual[zeros]), np.signbit(expected[zeros]))
 
 
 MARGIN, MARKER = 8, -777  # canary elements on each side of an out= buffer, and their value
