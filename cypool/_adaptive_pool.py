@@ -232,7 +232,8 @@ def _adaptive_max_pool_backward(n_dims, grad_output, indices, input_shape, out, 
     # Checked here: the window ops' backward also takes float16, adaptive pooling does not.
     n_threads = check_n_threads(n_threads)
     gradient = _arrays.as_float_array("grad_output", grad_output)
-    return _max_pool_backward(n_dims, gradient, indices, input_shape, out, n_threads)
+    return _max_pool_backward(n_dims, gradient, indices, input_shape, out, n_threads,
+                              keeps_channels_last=False)
 
 
 def _adaptive_avg_pool_backward(n_dims, grad_output, input_shape, out, n_threads):
