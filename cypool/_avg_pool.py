@@ -114,14 +114,7 @@ def _avg_pool(n_dims, input, kernel_size, stride, padding, ceil_mode, count_incl
     result = _arrays.output_array("out", out, array.shape[:-n_dims] + geometry.output_size,
                                   array.dtype, (array,))
     if result.size:
-        window = geometry.as_3d()
-        kernel_result = _half.kernel_output(result)
-        kernels.avg_pool_forward(
-            _arrays.planes(_half.widened(array), n_dims), _arrays.planes(kernel_result, n_dims),
-            window["kernel"], window["stride"], window["padding"], count_include_pad, divisor,
-            n_threads=n_threads_for(n_threads, result.size * math.prod(geometry.kernel)),
-        )
-        _half.narrow_into(result, kernel_result)
+        pool_into(n_dims, array, geometry, result, count_include_pad, divisor, n_threads)
     return result
 
 
@@ -142,17 +135,45 @@ def _avg_pool_backward(n_dims, grad_output, input_shape, kernel_size, stride, pa
             f"input_shape {shape}), got {gradient.shape}"
         )
     grad_input = _arrays.output_array("out", out, shape, gradient.dtype, (gradient,))
-    if grad_input.size and gradient.dtype == _half.HALF:
+    if grad_input.size:
+        spread_into(n_dims, gradient, geometry, grad_input, count_include_pad, divisor,
+                    n_threads)
+    return grad_input
+
+
+def pool_into(n_dims, array, geometry, result, count_include_pad, divisor, n_threads):
+    """Average-pool the checked ``array`` with ``geometry`` into the non-empty ``result``
+    (``divisor`` 0: none given).
+
+    The kernels take ``geometry.padding`` only as the offset of the first window and clip taps
+    to ``array``, so cypool.dask pools a slice of a plane with it (with ``divisor=1`` for
+    window sums, as the divisor depends on the whole plane).
+    """
+    window = geometry.as_3d()
+    kernel_result = _half.kernel_output(result)
+    kernels.avg_pool_forward(
+        _arrays.planes(_half.widened(array), n_dims), _arrays.planes(kernel_result, n_dims),
+        window["kernel"], window["stride"], window["padding"], count_include_pad, divisor,
+        n_threads=n_threads_for(n_threads, result.size * math.prod(geometry.kernel)),
+    )
+    _half.narrow_into(result, kernel_result)
+
+
+def spread_into(n_dims, gradient, geometry, grad_input, count_include_pad, divisor,
+                n_threads):
+    """The average-pool gradient of the checked ``gradient`` into the non-empty
+    ``grad_input`` (``divisor`` 0: none given); ``geometry.padding`` is the offset of the
+    first window, as for ``pool_into``."""
+    if gradient.dtype == _half.HALF:
         _half.avg_pool_backward(gradient, grad_input, geometry, count_include_pad, divisor,
                                 n_dims)
-    elif grad_input.size:
-        window = geometry.as_3d()
-        kernels.avg_pool_backward(
-            _arrays.planes(gradient, n_dims), _arrays.planes(grad_input, n_dims),
-            window["kernel"], window["stride"], window["padding"], count_include_pad, divisor,
-            n_threads=n_threads_for(n_threads, gradient.size * math.prod(geometry.kernel)),
-        )
-    return grad_input
+        return
+    window = geometry.as_3d()
+    kernels.avg_pool_backward(
+        _arrays.planes(gradient, n_dims), _arrays.planes(grad_input, n_dims),
+        window["kernel"], window["stride"], window["padding"], count_include_pad, divisor,
+        n_threads=n_threads_for(n_threads, gradient.size * math.prod(geometry.kernel)),
+    )
 
 
 def avg_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode=False,

@@ -121,20 +121,31 @@ def _max_pool(n_dims, input, kernel_size, stride, padding, dilation, ceil_mode,
                                                   array.shape[:-n_dims] + geometry.output_size,
                                                   array.dtype, index_dtype, array)
     if values.size:
-        window = geometry.as_3d()
-        n_threads = n_threads_for(n_threads, values.size * math.prod(geometry.kernel))
-        kernel_values = _half.kernel_output(values)
-        if indices is None:  # the values-only kernel moves less memory
-            kernels.max_pool_forward_values(_arrays.planes(_half.widened(array), n_dims),
-                                            _arrays.planes(kernel_values, n_dims), **window,
-                                            n_threads=n_threads)
-        else:
-            kernels.max_pool_forward(_arrays.planes(_half.widened(array), n_dims),
-                                     _arrays.planes(kernel_values, n_dims),
-                                     _arrays.planes(indices, n_dims), **window,
-                                     n_threads=n_threads)
-        _half.narrow_into(values, kernel_values)
+        pool_into(n_dims, array, geometry, values, indices, n_threads)
     return (values, indices) if return_indices else values
+
+
+def pool_into(n_dims, array, geometry, values, indices, n_threads):
+    """Max-pool the checked ``array`` with ``geometry`` into ``values`` (and ``indices``, local
+    to ``array``'s planes, unless None), both of ``geometry.output_size`` and non-empty.
+
+    The kernels take ``geometry.padding`` only as the offset of the first window and clip taps
+    to ``array``: cypool.dask pools a slice of a plane with it (windows at the slice's edge
+    keep the taps that lie in the slice).
+    """
+    window = geometry.as_3d()
+    n_threads = n_threads_for(n_threads, values.size * math.prod(geometry.kernel))
+    kernel_values = _half.kernel_output(values)
+    if indices is None:  # the values-only kernel moves less memory
+        kernels.max_pool_forward_values(_arrays.planes(_half.widened(array), n_dims),
+                                        _arrays.planes(kernel_values, n_dims), **window,
+                                        n_threads=n_threads)
+    else:
+        kernels.max_pool_forward(_arrays.planes(_half.widened(array), n_dims),
+                                 _arrays.planes(kernel_values, n_dims),
+                                 _arrays.planes(indices, n_dims), **window,
+                                 n_threads=n_threads)
+    _half.narrow_into(values, kernel_values)
 
 
 def _max_pool_backward(n_dims, grad_output, indices, input_shape, out, n_threads):
