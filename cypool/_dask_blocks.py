@@ -163,10 +163,20 @@ def avg_pool_backward_block(n_dims, geometry, count_include_pad, divisor_overrid
     with np.errstate(invalid="ignore", over="ignore"):
         shares = gradient / _as_float(
             _divisors(geometry, needs, count_include_pad, divisor_override), dtype)
-    grad_input = np.empty(shape, dtype)
-    if grad_input.size:
-        _avg_pool.spread_into(n_dims, shares, _slice_geometry(geometry, blocks, needs),
-                              grad_input, count_include_pad, 1, n_threads)
+    # With kernel < stride, inputs before the first needed window lie in a gap between
+    # windows and get nothing: the kernel spreads over the block from that window's start.
+    covered = [(max(start, first * stride - padding), stop)
+               for (start, stop), (first, _), stride, padding
+               in zip(blocks, needs, geometry.stride, geometry.padding)]
+    local = _slice_geometry(geometry, covered, needs)
+    part = np.empty(shape[:-n_dims] + local.input_size, dtype)
+    if part.size:
+        _avg_pool.spread_into(n_dims, shares, local, part, count_include_pad, 1, n_threads)
+    if covered == blocks:
+        return part
+    grad_input = np.zeros(shape, dtype)
+    grad_input[(Ellipsis, *(slice(first - start, None)
+                            for (first, _), (start, _) in zip(covered, blocks)))] = part
     return grad_input
 
 
