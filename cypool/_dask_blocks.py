@@ -158,7 +158,7 @@ def avg_pool_backward_block(n_dims, geometry, count_include_pad, divisor_overrid
     """
     blocks, needs = _spatial(ranges, n_dims)
     shape = tuple(stop - start for start, stop, _, _ in ranges)
-    if gradient is None:  # no window reaches these inputs
+    if any(first == stop for first, stop in needs):  # no window reaches these inputs
         return np.zeros(shape, dtype)
     with np.errstate(invalid="ignore", over="ignore"):
         shares = gradient / _as_float(
@@ -208,9 +208,9 @@ def max_pool_backward_block(n_dims, input_shape, n_threads, ranges, gradient, in
             tuple(c - start for c, (start, _) in zip(coordinates, blocks)), block_spatial,
             mode="clip")
         where = np.where(inside, local, block_size)
-    planes = math.prod(gradient.shape[:-n_dims])
+    planes, outputs = math.prod(gradient.shape[:-n_dims]), math.prod(gradient.shape[-n_dims:])
     grad_input = _max_pool._max_pool_backward(
-        1, gradient.reshape(planes, 1, -1), where.reshape(planes, 1, -1),
+        1, gradient.reshape(planes, 1, outputs), where.reshape(planes, 1, outputs),
         (planes, 1, block_size + 1), None, n_threads)
     return grad_input[:, 0, :block_size].reshape(gradient.shape[:-n_dims] + block_spatial)
 

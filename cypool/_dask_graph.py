@@ -81,10 +81,9 @@ def _join(nested):
 
 
 def _gather_task(source: Array, box):
-    """A task giving ``source[box]`` (``box``: one ``(lo, hi)`` per axis), or None when the
-    box is empty."""
-    if any(lo >= hi for lo, hi in box):
-        return None
+    """A task giving ``source[box]`` (``box``: one ``(lo, hi)`` per axis)."""
+    if any(lo >= hi for lo, hi in box):  # no chunk to read
+        return (partial(np.empty, tuple(hi - lo for lo, hi in box), source.dtype),)
     per_axis = [_pieces(bounds_of(chunks), lo, hi)
                 for chunks, (lo, hi) in zip(source.chunks, box)]
 
