@@ -15,9 +15,10 @@ import math
 import operator
 from dataclasses import dataclass
 from functools import partial
+from typing import Any
 
 import numpy as np
-from dask.array import Array
+from dask.array import Array, map_blocks
 from dask.base import tokenize
 from dask.highlevelgraph import HighLevelGraph
 
@@ -106,7 +107,7 @@ def gather_map(name: str, block_function, sources, plans, meta) -> Array:
     (the block and its source range), and ``parts`` the sources' boxes as NumPy arrays."""
     token = tokenize(name, block_function, [source.name for source in sources], plans)
     out_name = f"{name}-{token}"
-    graph = {}
+    graph: dict[Any, Any] = {}
     for position in itertools.product(*(range(len(plan.needs)) for plan in plans)):
         ranges = tuple((plan.bounds[j], plan.bounds[j + 1], *plan.needs[j])
                        for plan, j in zip(plans, position))
@@ -119,5 +120,5 @@ def gather_map(name: str, block_function, sources, plans, meta) -> Array:
 
 def split(combined: Array, metas) -> tuple[Array, ...]:
     """The arrays of a graph whose blocks are tuples of arrays (one ``meta`` per item)."""
-    return tuple(combined.map_blocks(operator.getitem, item, meta=meta)
+    return tuple(map_blocks(operator.getitem, combined, item, meta=meta)
                  for item, meta in enumerate(metas))

@@ -53,6 +53,45 @@ from ._shape import (
 )
 from ._threads import check_n_threads
 
+__all__ = [
+    "adaptive_avg_pool1d",
+    "adaptive_avg_pool1d_backward",
+    "adaptive_avg_pool2d",
+    "adaptive_avg_pool2d_backward",
+    "adaptive_avg_pool3d",
+    "adaptive_avg_pool3d_backward",
+    "adaptive_max_pool1d",
+    "adaptive_max_pool1d_backward",
+    "adaptive_max_pool2d",
+    "adaptive_max_pool2d_backward",
+    "adaptive_max_pool3d",
+    "adaptive_max_pool3d_backward",
+    "avg_pool1d",
+    "avg_pool1d_backward",
+    "avg_pool2d",
+    "avg_pool2d_backward",
+    "avg_pool3d",
+    "avg_pool3d_backward",
+    "global_avg_pool1d",
+    "global_avg_pool1d_backward",
+    "global_avg_pool2d",
+    "global_avg_pool2d_backward",
+    "global_avg_pool3d",
+    "global_avg_pool3d_backward",
+    "global_max_pool1d",
+    "global_max_pool1d_backward",
+    "global_max_pool2d",
+    "global_max_pool2d_backward",
+    "global_max_pool3d",
+    "global_max_pool3d_backward",
+    "max_pool1d",
+    "max_pool1d_backward",
+    "max_pool2d",
+    "max_pool2d_backward",
+    "max_pool3d",
+    "max_pool3d_backward",
+]
+
 # ---------------------------------------------------------------------------------------------
 # Arguments
 
@@ -101,6 +140,11 @@ def _values_and_indices(combined, ndim, dtype, index_dtype):
 # Window pooling: blocks with halos
 
 
+def _inner_bounds(chunks):
+    """Boundaries between chunks (the array's ends are no cuts)."""
+    return bounds_of(chunks)[1:-1]
+
+
 def _window_plans(array, geometry, n_dims, cut, need, result_lengths, cuts=None):
     """Plans for every axis: batch and channels as they are, each spatial axis cut at
     ``cuts`` (given, or ``cut`` of the source's chunk boundaries)."""
@@ -108,7 +152,7 @@ def _window_plans(array, geometry, n_dims, cut, need, result_lengths, cuts=None)
     for axis in range(n_dims):
         source_axis = array.ndim - n_dims + axis
         axis_cuts = (cuts[source_axis] if cuts is not None
-                     else cut(bounds_of(array.chunks[source_axis]), axis))
+                     else cut(_inner_bounds(array.chunks[source_axis]), axis))
         plans.append(cut_plan(result_lengths[axis], axis_cuts, need(geometry, axis)))
     return plans
 
@@ -213,7 +257,7 @@ def _max_pool_backward(n_dims, grad_output, indices, input_shape, chunks, n_thre
     for axis in range(gradient.ndim - n_dims, gradient.ndim):
         # Indices may name any element of the plane: every block reads whole output planes.
         axis_cuts = (bounds_of(cuts[axis]) if cuts is not None else
-                     _dask_blocks.proportional_cuts(bounds_of(gradient.chunks[axis]),
+                     _dask_blocks.proportional_cuts(_inner_bounds(gradient.chunks[axis]),
                                                     gradient.shape[axis], shape[axis]))
         plans.append(cut_plan(shape[axis], axis_cuts,
                               lambda start, stop, length=gradient.shape[axis]: (0, length)))
@@ -573,6 +617,3 @@ global_avg_pool1d, global_avg_pool2d, global_avg_pool3d = map(
     _global_avg_pool_function, (1, 2, 3))
 global_avg_pool1d_backward, global_avg_pool2d_backward, global_avg_pool3d_backward = (
     _whole_backward_function(n, "global_avg") for n in (1, 2, 3))
-
-__all__ = sorted(name for name in globals() if name.endswith(("d", "_backward"))
-                 and name.startswith(("max_", "avg_", "adaptive_", "global_")))
