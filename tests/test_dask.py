@@ -6,6 +6,7 @@ worker processes. Skipped without the ``dask`` extra."""
 
 import inspect
 import os
+import pathlib
 import subprocess
 import sys
 
@@ -362,3 +363,24 @@ def test_local_cluster_with_two_worker_processes(client):
     executed = client.run(lambda dask_worker: (dask_worker.state.executed_count, os.getpid()))
     assert len(executed) == 2
     assert all(count > 0 and pid != os.getpid() for count, pid in executed.values())
+
+
+# ---------------------------------------------------------------------------------------------
+# The README's out-of-core example, small
+
+
+def test_out_of_core_example_runs_and_matches_memory(tmp_path):
+    pytest.importorskip("zarr")
+    script = pathlib.Path(__file__).resolve().parent.parent / "examples" / "dask_out_of_core.py"
+    # The cypool this test imports, also in the script's process.
+    package_root = pathlib.Path(cypool.__file__).resolve().parent.parent
+    completed = subprocess.run(
+        [sys.executable, str(script), str(tmp_path), "--shape", "2,3,301,257",
+         "--chunks", "1,2,64,50", "--check-planes", "6"],
+        capture_output=True, text=True, timeout=300,
+        env={**os.environ, "PYTHONPATH": str(package_root)},
+    )
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    report = dict(line.split(": ", 1) for line in completed.stdout.splitlines())
+    assert report["output_shape"] == "[2, 3, 151, 129]"
+    assert report["equal_to_in_memory"] == "true"
