@@ -419,9 +419,12 @@ _INDICES = """indices : dask.array.Array or array_like
     ``grad_output``."""
 _INPUT_SHAPE = """input_shape : sequence of ints
     Shape of the pooled input."""
-_CHUNKS = """chunks : optional, keyword-only
-    Chunks of the returned gradient, in any form ``dask.array`` takes for ``input_shape``
-    (default: {default})."""
+
+
+def _chunks_doc(default):
+    return ("chunks : optional, keyword-only\n    Chunks of the returned gradient, in any form "
+            "``dask.array`` takes for ``input_shape``\n    (default: " + default + ").")
+
 _RESULT = """dask.array.Array
     As ``cypool.{name}`` returns, lazily."""
 _PAIR = """values : dask.array.Array
@@ -450,7 +453,7 @@ def _document(function, name, n_dims, how, parameters, returns, example, raises=
     function.__doc__ = _DOC.format(
         name=name, how=_HOW[how], returns=returns.format(name=name), raises=raises,
         shape=shape, chunks=chunks,
-        parameters="\n".join(part.format(name=name, spatial=_SPATIAL[n_dims], default="{}")
+        parameters="\n".join(part.format(name=name, spatial=_SPATIAL[n_dims])
                              for part in parameters),
         example=example.format(name=name, n=n_dims))
     return function
@@ -494,6 +497,8 @@ _OUTPUT_SIZE = """output_size, return_indices
     As ``cypool.{name}``.
 index_dtype : {{numpy.int64, numpy.int32}}, default numpy.int64, keyword-only
     dtype of the indices."""
+_AVG_OUTPUT_SIZE = """output_size
+    As ``cypool.{name}``."""
 _RETURN_INDICES = """return_indices : bool, default False
     Also return the position of each maximum.
 index_dtype : {{numpy.int64, numpy.int32}}, default numpy.int64, keyword-only
@@ -520,8 +525,8 @@ def _max_pool_backward_function(n_dims, family="max", forward_arguments="2, "):
     return _document(
         function, f"{family}_pool{n_dims}d_backward", n_dims, "max_backward",
         [_GRADIENT, _INDICES, _INPUT_SHAPE,
-         _CHUNKS.replace("{default}", "batch and channel chunks of ``grad_output``, spatial "
-                                      "chunks at the same fractions of the axes as its own")],
+         _chunks_doc("batch and channel chunks of ``grad_output``, spatial chunks at the "
+                     "same fractions of the axes as its own")],
         _RESULT, _max_backward_example(f"{family}_pool{n_dims}d", forward_arguments),
         _INDEX_RAISES)
 
@@ -544,7 +549,7 @@ def _avg_pool_backward_function(n_dims):
                                   chunks, n_threads)
     return _document(
         function, f"avg_pool{n_dims}d_backward", n_dims, "window_backward",
-        [_GRADIENT, _INPUT_SHAPE, _AVG_WINDOW, _CHUNKS.replace("{default}", _SPREAD_CHUNKS)],
+        [_GRADIENT, _INPUT_SHAPE, _AVG_WINDOW, _chunks_doc(_SPREAD_CHUNKS)],
         _RESULT, _avg_backward_example(f"avg_pool{n_dims}d", "3, stride=2, padding=1"))
 
 
@@ -561,8 +566,7 @@ def _adaptive_avg_pool_function(n_dims):
     def function(input, output_size, *, n_threads=None):
         return _adaptive_avg_pool(n_dims, input, output_size, n_threads)
     return _document(function, f"adaptive_avg_pool{n_dims}d", n_dims, "whole",
-                     [_INPUT, _OUTPUT_SIZE.split("\n")[0].replace(", return_indices", "")
-                      + "\n    As ``cypool.{name}``."],
+                     [_INPUT, _AVG_OUTPUT_SIZE],
                      _RESULT, _forward_example("3"))
 
 
@@ -575,7 +579,7 @@ def _whole_backward_function(n_dims, family):
     arguments = "3" if family == "adaptive_avg" else ""
     return _document(
         function, f"{family}_pool{n_dims}d_backward", n_dims, "whole",
-        [_GRADIENT, _INPUT_SHAPE, _CHUNKS.replace("{default}", "whole planes")],
+        [_GRADIENT, _INPUT_SHAPE, _chunks_doc("whole planes")],
         _RESULT, _avg_backward_example(f"{family}_pool{n_dims}d", arguments)
         .replace(f"x.shape, {arguments})", "x.shape)"))
 
