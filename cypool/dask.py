@@ -30,9 +30,13 @@ from __future__ import annotations
 import math
 from functools import partial
 
-import dask.array as da
 import numpy as np
-from dask.array.core import normalize_chunks
+
+try:
+    import dask.array as da
+    from dask.array.core import normalize_chunks
+except ImportError as error:
+    raise ImportError('cypool.dask needs Dask: pip install "cypool[dask]"') from error
 
 from . import _adaptive_pool, _arrays, _dask_blocks, _global_pool
 from ._dask_graph import (
