@@ -121,16 +121,8 @@ def _avg_pool(n_dims, input, kernel_size, stride, padding, ceil_mode, count_incl
     result = _arrays.output_array("out", out, array.shape[:-n_dims] + geometry.output_size,
                                   array.dtype, (array,), channels_last, n_dims)
     if result.size:
-        window = geometry.as_3d()
-        kernel_result = _half.kernel_output(result)
-        forward = kernels.avg_pool_forward_cl if channels_last else kernels.avg_pool_forward
-        forward(
-            _arrays.kernel_view(_half.widened(array), n_dims, channels_last),
-            _arrays.kernel_view(kernel_result, n_dims, channels_last),
-            window["kernel"], window["stride"], window["padding"], count_include_pad, divisor,
-            n_threads=n_threads_for(n_threads, result.size * math.prod(geometry.kernel)),
-        )
-        _half.narrow_into(result, kernel_result)
+        pool_into(n_dims, array, geometry, result, count_include_pad, divisor, n_threads,
+                  channels_last)
     return result
 
 
@@ -154,17 +146,48 @@ def _avg_pool_backward(n_dims, grad_output, input_shape, kernel_size, stride, pa
     channels_last = _layout.result_is_channels_last(gradient, out, n_dims)
     grad_input = _arrays.output_array("out", out, shape, gradient.dtype, (gradient,),
                                       channels_last, n_dims)
-    if grad_input.size == 0:
-        return grad_input
+    if grad_input.size:
+        spread_into(n_dims, gradient, geometry, grad_input, count_include_pad, divisor,
+                    n_threads, channels_last)
+    return grad_input
+
+
+def pool_into(n_dims, array, geometry, result, count_include_pad, divisor, n_threads,
+              channels_last=False):
+    """Average-pool the checked ``array`` with ``geometry`` into the non-empty ``result``
+    (``divisor`` 0: none given), with the kernels of the given layout (``result`` must be
+    contiguous in it).
+
+    The kernels take ``geometry.padding`` only as the offset of the first window and clip taps
+    to ``array``, so cypool.dask pools a slice of a plane with it (with ``divisor=1`` for
+    window sums, as the divisor depends on the whole plane).
+    """
+    window = geometry.as_3d()
+    kernel_result = _half.kernel_output(result)
+    forward = kernels.avg_pool_forward_cl if channels_last else kernels.avg_pool_forward
+    forward(
+        _arrays.kernel_view(_half.widened(array), n_dims, channels_last),
+        _arrays.kernel_view(kernel_result, n_dims, channels_last),
+        window["kernel"], window["stride"], window["padding"], count_include_pad, divisor,
+        n_threads=n_threads_for(n_threads, result.size * math.prod(geometry.kernel)),
+    )
+    _half.narrow_into(result, kernel_result)
+
+
+def spread_into(n_dims, gradient, geometry, grad_input, count_include_pad, divisor,
+                n_threads, channels_last=False):
+    """The average-pool gradient of the checked ``gradient`` into the non-empty
+    ``grad_input`` (``divisor`` 0: none given), with the kernels of the given layout;
+    ``geometry.padding`` is the offset of the first window, as for ``pool_into``."""
     if gradient.dtype == _half.HALF:
         _half.avg_pool_backward(gradient, grad_input, geometry, count_include_pad, divisor,
                                 n_dims)
-        return grad_input
+        return
     window = geometry.as_3d()
     n_threads = n_threads_for(n_threads, gradient.size * math.prod(geometry.kernel))
     if channels_last:
         # Room for one output pixel's shares per thread.
-        shares = np.empty((n_threads, shape[-n_dims - 1]), gradient.dtype)
+        shares = np.empty((n_threads, grad_input.shape[-n_dims - 1]), gradient.dtype)
         kernels.avg_pool_backward_cl(
             _layout.images(gradient, n_dims), _layout.images(grad_input, n_dims), shares,
             window["kernel"], window["stride"], window["padding"], count_include_pad, divisor,
@@ -174,7 +197,6 @@ def _avg_pool_backward(n_dims, grad_output, input_shape, kernel_size, stride, pa
             _arrays.planes(gradient, n_dims), _arrays.planes(grad_input, n_dims),
             window["kernel"], window["stride"], window["padding"], count_include_pad, divisor,
             n_threads=n_threads)
-    return grad_input
 
 
 def avg_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode=False,

@@ -128,21 +128,33 @@ def _max_pool(n_dims, input, kernel_size, stride, padding, dilation, ceil_mode,
                                                   array.dtype, index_dtype, array,
                                                   channels_last, n_dims)
     if values.size:
-        window = geometry.as_3d()
-        n_threads = n_threads_for(n_threads, values.size * math.prod(geometry.kernel))
-        kernel_values = _half.kernel_output(values)
-        source = _arrays.kernel_view(_half.widened(array), n_dims, channels_last)
-        target = _arrays.kernel_view(kernel_values, n_dims, channels_last)
-        if indices is None:  # the values-only kernel moves less memory
-            forward = (kernels.max_pool_forward_values_cl if channels_last
-                       else kernels.max_pool_forward_values)
-            forward(source, target, **window, n_threads=n_threads)
-        else:
-            forward = kernels.max_pool_forward_cl if channels_last else kernels.max_pool_forward
-            forward(source, target, _arrays.kernel_view(indices, n_dims, channels_last),
-                    **window, n_threads=n_threads)
-        _half.narrow_into(values, kernel_values)
+        pool_into(n_dims, array, geometry, values, indices, n_threads, channels_last)
     return (values, indices) if return_indices else values
+
+
+def pool_into(n_dims, array, geometry, values, indices, n_threads, channels_last=False):
+    """Max-pool the checked ``array`` with ``geometry`` into ``values`` (and ``indices``, local
+    to ``array``'s planes, unless None), both of ``geometry.output_size`` and non-empty, with
+    the kernels of the given layout (``values`` and ``indices`` must be contiguous in it).
+
+    The kernels take ``geometry.padding`` only as the offset of the first window and clip taps
+    to ``array``: cypool.dask pools a slice of a plane with it (windows at the slice's edge
+    keep the taps that lie in the slice).
+    """
+    window = geometry.as_3d()
+    n_threads = n_threads_for(n_threads, values.size * math.prod(geometry.kernel))
+    kernel_values = _half.kernel_output(values)
+    source = _arrays.kernel_view(_half.widened(array), n_dims, channels_last)
+    target = _arrays.kernel_view(kernel_values, n_dims, channels_last)
+    if indices is None:  # the values-only kernel moves less memory
+        forward = (kernels.max_pool_forward_values_cl if channels_last
+                   else kernels.max_pool_forward_values)
+        forward(source, target, **window, n_threads=n_threads)
+    else:
+        forward = kernels.max_pool_forward_cl if channels_last else kernels.max_pool_forward
+        forward(source, target, _arrays.kernel_view(indices, n_dims, channels_last), **window,
+                n_threads=n_threads)
+    _half.narrow_into(values, kernel_values)
 
 
 def _max_pool_backward(n_dims, grad_output, indices, input_shape, out, n_threads,
