@@ -85,6 +85,8 @@ def random_case(rng: np.random.Generator, n_dims: int):
     values = rng.integers(-4, 5, size=shape).astype(dtype)
     values[rng.random(shape) < 0.03] = np.nan
     values[rng.random(shape) < 0.03] = -np.inf
+    if rng.random() < 0.5:  # channels-last memory: the channels-last kernels
+        values = channels_last_copy(values)
     kernel = tuple(int(rng.integers(1, min(size, 4) + 1)) for size in spatial)
     window = {
         "kernel_size": kernel,
@@ -93,6 +95,17 @@ def random_case(rng: np.random.Generator, n_dims: int):
         "ceil_mode": bool(rng.random() < 0.5),
     }
     return values, window
+
+
+def channels_last_copy(array: np.ndarray) -> np.ndarray:
+    """``array`` (N, C, *spatial) stored with its channel axis innermost."""
+    return np.moveaxis(np.ascontiguousarray(np.moveaxis(array, 1, -1)), -1, 1)
+
+
+def gradient_like(rng: np.random.Generator, x: np.ndarray, shape) -> np.ndarray:
+    """A random gradient of ``shape`` in ``x``'s dtype and memory layout."""
+    grad = rng.standard_normal(shape).astype(x.dtype)
+    return grad if x.flags.c_contiguous else channels_last_copy(grad)
 
 
 def same(a: np.ndarray, b: np.ndarray) -> bool:
@@ -107,7 +120,7 @@ def check_case(rng: np.random.Generator, n_dims: int) -> dict[str, bool]:
     values, indices = getattr(cypool, name)(x, **window, return_indices=True)
     ref_values, ref_indices = getattr(reference, name)(x, **window, return_indices=True)
     agrees[name] = same(values, ref_values) and same(indices, ref_indices)
-    grad = rng.standard_normal(values.shape).astype(x.dtype)
+    grad = gradient_like(rng, x, values.shape)
     agrees[name + "_backward"] = same(
         getattr(cypool, name + "_backward")(grad, indices, x.shape),
         getattr(reference, name + "_backward")(grad, indices, x.shape))
@@ -116,7 +129,7 @@ def check_case(rng: np.random.Generator, n_dims: int) -> dict[str, bool]:
                "divisor_override": int(rng.integers(1, 5)) if rng.random() < 0.25 else None}
     result = getattr(cypool, name)(x, **window, **options)
     agrees[name] = same(result, getattr(reference, name)(x, **window, **options))
-    grad = rng.standard_normal(result.shape).astype(x.dtype)
+    grad = gradient_like(rng, x, result.shape)
     agrees[name + "_backward"] = same(
         getattr(cypool, name + "_backward")(grad, x.shape, **window, **options),
         getattr(reference, name + "_backward")(grad, x.shape, **window, **options))
