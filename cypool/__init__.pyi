@@ -13,6 +13,10 @@ _Indices = NDArray[np.int64] | NDArray[np.int32]
 _Pooled = _Float | NDArray[np.integer]
 
 _OutputSize = int | None | tuple[int | None, ...] | list[int | None]
+# float16 too (fractional pooling).
+_Half = _Float | NDArray[np.float16]
+_Ratio = float | tuple[float, ...] | list[float]
+_RandomState = int | np.random.Generator | None
 
 __version__: str
 __all__ = [
@@ -46,6 +50,10 @@ __all__ = [
     "avg_pool2d_backward",
     "avg_pool3d",
     "avg_pool3d_backward",
+    "fractional_max_pool2d",
+    "fractional_max_pool2d_backward",
+    "fractional_max_pool3d",
+    "fractional_max_pool3d_backward",
     "get_num_threads",
     "global_avg_pool1d",
     "global_avg_pool1d_backward",
@@ -461,6 +469,78 @@ def lp_pool3d_backward(
     stride: _Size | None = None, ceil_mode: bool = False, *,
     out: NDArray[np.floating] | None = None, n_threads: int | None = None,
 ) -> _Float: ...
+
+@overload
+def fractional_max_pool2d(
+    input: ArrayLike, kernel_size: _Size, output_size: _Size | None = None,
+    output_ratio: _Ratio | None = None, return_indices: Literal[False] = False,
+    _random_samples: ArrayLike | None = None, *, random_state: _RandomState = None,
+    out: NDArray[np.floating] | None = None, n_threads: int | None = None,
+) -> _Half: ...
+@overload
+def fractional_max_pool2d(
+    input: ArrayLike, kernel_size: _Size, output_size: _Size | None = None,
+    output_ratio: _Ratio | None = None, *, return_indices: Literal[True],
+    _random_samples: ArrayLike | None = None, random_state: _RandomState = None,
+    out: tuple[NDArray[np.floating], NDArray[np.int64]] | None = None,
+    n_threads: int | None = None,
+) -> tuple[_Half, NDArray[np.int64]]: ...
+@overload
+def fractional_max_pool2d(
+    input: ArrayLike, kernel_size: _Size, output_size: _Size | None,
+    output_ratio: _Ratio | None, return_indices: Literal[True],
+    _random_samples: ArrayLike | None = None, *, random_state: _RandomState = None,
+    out: tuple[NDArray[np.floating], NDArray[np.int64]] | None = None,
+    n_threads: int | None = None,
+) -> tuple[_Half, NDArray[np.int64]]: ...
+@overload
+def fractional_max_pool2d(
+    input: ArrayLike, kernel_size: _Size, output_size: _Size | None = None,
+    output_ratio: _Ratio | None = None, return_indices: bool = False,
+    _random_samples: ArrayLike | None = None, *, random_state: _RandomState = None,
+    out: NDArray[np.floating] | tuple[NDArray[np.floating], NDArray[np.int64]] | None = None,
+    n_threads: int | None = None,
+) -> _Half | tuple[_Half, NDArray[np.int64]]: ...
+def fractional_max_pool2d_backward(
+    grad_output: ArrayLike, indices: ArrayLike, input_shape: _Shape, *,
+    out: NDArray[np.floating] | None = None, n_threads: int | None = None,
+) -> _Half: ...
+
+@overload
+def fractional_max_pool3d(
+    input: ArrayLike, kernel_size: _Size, output_size: _Size | None = None,
+    output_ratio: _Ratio | None = None, return_indices: Literal[False] = False,
+    _random_samples: ArrayLike | None = None, *, random_state: _RandomState = None,
+    out: NDArray[np.floating] | None = None, n_threads: int | None = None,
+) -> _Half: ...
+@overload
+def fractional_max_pool3d(
+    input: ArrayLike, kernel_size: _Size, output_size: _Size | None = None,
+    output_ratio: _Ratio | None = None, *, return_indices: Literal[True],
+    _random_samples: ArrayLike | None = None, random_state: _RandomState = None,
+    out: tuple[NDArray[np.floating], NDArray[np.int64]] | None = None,
+    n_threads: int | None = None,
+) -> tuple[_Half, NDArray[np.int64]]: ...
+@overload
+def fractional_max_pool3d(
+    input: ArrayLike, kernel_size: _Size, output_size: _Size | None,
+    output_ratio: _Ratio | None, return_indices: Literal[True],
+    _random_samples: ArrayLike | None = None, *, random_state: _RandomState = None,
+    out: tuple[NDArray[np.floating], NDArray[np.int64]] | None = None,
+    n_threads: int | None = None,
+) -> tuple[_Half, NDArray[np.int64]]: ...
+@overload
+def fractional_max_pool3d(
+    input: ArrayLike, kernel_size: _Size, output_size: _Size | None = None,
+    output_ratio: _Ratio | None = None, return_indices: bool = False,
+    _random_samples: ArrayLike | None = None, *, random_state: _RandomState = None,
+    out: NDArray[np.floating] | tuple[NDArray[np.floating], NDArray[np.int64]] | None = None,
+    n_threads: int | None = None,
+) -> _Half | tuple[_Half, NDArray[np.int64]]: ...
+def fractional_max_pool3d_backward(
+    grad_output: ArrayLike, indices: ArrayLike, input_shape: _Shape, *,
+    out: NDArray[np.floating] | None = None, n_threads: int | None = None,
+) -> _Half: ...
 
 class _PoolLayer:
     n_dims: int

@@ -7,3 +7,5 @@ include "_kernels.pxi"
 include "_adaptive.pxi"
 
 include "_unpool.pxi"
+
+include "_fractional.pxi"

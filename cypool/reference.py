@@ -780,3 +780,94 @@ def lp_pool2d(input, norm_type, kernel_size, stride=None, ceil_mode=False):
 def lp_pool3d(input, norm_type, kernel_size, stride=None, ceil_mode=False):
     """3-d power-average pooling, as ``torch.nn.functional.lp_pool3d`` defines it."""
     return _lp_pool(3, input, norm_type, kernel_size, stride, ceil_mode)
+
+
+# --------------------------------------------------------------------------------------
+# Fractional max pooling
+# --------------------------------------------------------------------------------------
+
+def fractional_intervals(sample, in_size, out_size, kernel_size):
+    """Window starts along one dimension for one random ``sample`` (PyTorch's
+    ``generate_intervals``), computed in the sample's own floating type (float16 arithmetic
+    rounds after every operation, as PyTorch's ``Half`` does)::
+
+        alpha = T(L - k) / T(O - 1)
+        start[i] = int(T(i) + u) * alpha) - int(u * alpha)     for i < O - 1
+        start[O - 1] = L - k
+
+    >>> fractional_intervals(np.float32(0.5), 10, 4, 2)
+    [0, 3, 5, 8]
+    """
+    dtype = type(sample)
+    starts = []
+    if out_size > 1:
+        alpha = dtype(in_size - kernel_size) / dtype(out_size - 1)
+        for i in range(out_size - 1):
+            starts.append(int((dtype(i) + sample) * alpha) - int(sample * alpha))
+    starts.append(in_size - kernel_size)
+    return starts
+
+
+# The sample of each spatial dimension, by position in the sample triple / pair: PyTorch's 2-d
+# kernel reads (width, height), its 3-d kernel (depth, height, width).
+_FRACTIONAL_SAMPLE_OF_DIMENSION = {2: (1, 0), 3: (0, 1, 2)}
+
+
+def _fractional_max_pool(n_dims, input, kernel_size, output_size, output_ratio,
+                         return_indices, _random_samples):
+    planes, lead_shape = _as_planes(input, n_dims, _WINDOW_DTYPES)
+    spatial = planes.shape[1:]
+    kernel_size = _as_tuple(kernel_size, n_dims, "kernel_size")
+    if output_size is None:
+        ratio = output_ratio if isinstance(output_ratio, (tuple, list)) else (output_ratio,) * n_dims
+        output_size = tuple(int(L * r) for L, r in zip(spatial, ratio))
+    out_shape = _as_tuple(output_size, n_dims, "output_size")
+    # PyTorch's checks: out + k - 1 <= L in 2-d, but out + k - 1 < L in 3-d.
+    slack = 0 if n_dims == 2 else 1
+    if any(o < 1 or o + k - 1 + slack > L for o, k, L in zip(out_shape, kernel_size, spatial)):
+        raise ValueError(f"output_size {out_shape} with kernel_size {kernel_size} does not fit "
+                         f"the input size {spatial}")
+    samples = np.asarray(_random_samples)
+    if samples.dtype != planes.dtype:
+        raise TypeError("_random_samples must have the input's dtype")
+    samples = samples[:lead_shape[0] if len(lead_shape) == 2 else 1]  # extra rows: unused
+    samples = samples.reshape(planes.shape[0], n_dims)
+    values = np.empty((planes.shape[0],) + out_shape, dtype=planes.dtype)
+    indices = np.empty((planes.shape[0],) + out_shape, dtype=np.int64)
+    for plane in range(planes.shape[0]):
+        starts = [fractional_intervals(samples[plane, which], L, O, k) for which, L, O, k
+                  in zip(_FRACTIONAL_SAMPLE_OF_DIMENSION[n_dims], spatial, out_shape,
+                         kernel_size)]
+        for out_pos in itertools.product(*(range(o) for o in out_shape)):
+            window = [range(s[o], s[o] + k) for s, o, k in zip(starts, out_pos, kernel_size)]
+            best = best_index = None
+            for in_pos in itertools.product(*window):  # raster order
+                v = planes[(plane,) + in_pos]
+                if best is None or v > best or np.isnan(v):  # first maximum, last NaN
+                    best, best_index = v, _flat_index(in_pos, spatial)
+            values[(plane,) + out_pos] = best
+            indices[(plane,) + out_pos] = best_index
+    values = values.reshape(lead_shape + out_shape)
+    indices = indices.reshape(lead_shape + out_shape)
+    return (values, indices) if return_indices else values
+
+
+def fractional_max_pool2d(input, kernel_size, output_size=None, output_ratio=None,
+                          return_indices=False, _random_samples=None):
+    """2-d fractional max pooling with the given samples ``(N, C, 2)`` (unbatched ``(1, C, 2)``;
+    extra rows are ignored), of the input's dtype: sample 0 draws the width intervals, sample
+    1 the height's. Each window is ``kernel_size`` wide and starts at the interval start; max
+    as in ``max_pool2d``. ``output_ratio`` gives ``output_size = int(L * ratio)``."""
+    return _fractional_max_pool(2, input, kernel_size, output_size, output_ratio,
+                                return_indices, _random_samples)
+
+
+def fractional_max_pool3d(input, kernel_size, output_size=None, output_ratio=None,
+                          return_indices=False, _random_samples=None):
+    """3-d fractional max pooling with samples ``(N, C, 3)``: depth, height, width."""
+    return _fractional_max_pool(3, input, kernel_size, output_size, output_ratio,
+                                return_indices, _random_samples)
+
+
+fractional_max_pool2d_backward = max_pool2d_backward
+fractional_max_pool3d_backward = max_pool3d_backward
