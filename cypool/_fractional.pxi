@@ -31,34 +31,48 @@ cdef FractionalWindow make_fractional_window(tuple in_size, tuple out_size,
 cdef inline void fractional_max_row(const floating* plane, floating* values, int64_t* indices,
                                     const FractionalWindow* w, Py_ssize_t d_start,
                                     Py_ssize_t h_start, const int64_t* w_starts,
-                                    bint with_indices) noexcept nogil:
-    """One output row: the first tap of each window starts its running maximum, then every
-    input row of the window, one width tap at a time, is merged into all columns (one pass
-    per tap keeps the selects branch-free; the first tap merged again changes nothing: an
-    equal value does not replace, a NaN replaces itself). Per column the taps come in raster
-    order. Callers pass a literal `with_indices` so each inlined copy is specialised."""
-    cdef Py_ssize_t H = w.in_size[1], W = w.in_size[2], out_width = w.out_size[2]
-    cdef Py_ssize_t taps = w.kernel[2]
-    cdef Py_ssize_t d, h, t, ow, row_start, position
-    cdef floating value
+                                    Py_ssize_t taps, bint with_indices) noexcept nogil:
+    """One output row, column by column: the window's first tap starts the running maximum,
+    kept in registers while the taps follow in raster order (the first one again: an equal
+    value does not replace, a NaN replaces itself, so that needs no branch). Callers pass
+    literal `taps` (the width) and `with_indices`, so each inlined copy is specialised."""
+    cdef Py_ssize_t H = w.in_size[1], W = w.in_size[2]
+    cdef Py_ssize_t d, h, t, ow, start, position, best_position
+    cdef floating value, best
     cdef bint take
-    row_start = (d_start * H + h_start) * W
-    for ow in range(out_width):
-        position = row_start + w_starts[ow]
-        values[ow] = plane[position]
-        if with_indices:
-            indices[ow] = position
-    for d in range(d_start, d_start + w.kernel[0]):
-        for h in range(h_start, h_start + w.kernel[1]):
-            row_start = (d * H + h) * W
-            for t in range(taps):
-                for ow in range(out_width):
-                    position = row_start + w_starts[ow] + t
+    for ow in range(w.out_size[2]):
+        start = (d_start * H + h_start) * W + w_starts[ow]
+        best = plane[start]
+        best_position = start
+        for d in range(d_start, d_start + w.kernel[0]):
+            for h in range(h_start, h_start + w.kernel[1]):
+                start = (d * H + h) * W + w_starts[ow]
+                for t in range(taps):
+                    position = start + t
                     value = plane[position]
-                    take = max_takes(value, values[ow])
-                    values[ow] = value if take else values[ow]
-                    if with_indices:
-                        indices[ow] = position if take else indices[ow]
+                    take = max_takes(value, best)
+                    best = value if take else best
+                    best_position = position if take else best_position
+        values[ow] = best
+        if with_indices:
+            indices[ow] = best_position
+
+
+cdef inline void fractional_max_row_shapes(const floating* plane, floating* values,
+                                           int64_t* indices, const FractionalWindow* w,
+                                           Py_ssize_t d_start, Py_ssize_t h_start,
+                                           const int64_t* w_starts,
+                                           bint with_indices) noexcept nogil:
+    # Specialised copies for the usual window widths (Graham's 2, and 3).
+    if w.kernel[2] == 2:
+        fractional_max_row(plane, values, indices, w, d_start, h_start, w_starts, 2,
+                           with_indices)
+    elif w.kernel[2] == 3:
+        fractional_max_row(plane, values, indices, w, d_start, h_start, w_starts, 3,
+                           with_indices)
+    else:
+        fractional_max_row(plane, values, indices, w, d_start, h_start, w_starts,
+                           w.kernel[2], with_indices)
 
 
 cdef void fractional_max_rows(const floating* input, floating* values, int64_t* indices,
@@ -82,13 +96,14 @@ cdef void fractional_max_rows(const floating* input, floating* values, int64_t* 
             d_start = depth_starts[plane * w.out_size[0] + od]
             h_start = height_starts[plane * w.out_size[1] + oh]
             if indices != NULL:
-                fractional_max_row(input + plane * in_plane_size, values + row * out_width,
-                                   indices + row * out_width, w, d_start, h_start,
-                                   width_starts + plane * out_width, True)
+                fractional_max_row_shapes(input + plane * in_plane_size,
+                                          values + row * out_width, indices + row * out_width,
+                                          w, d_start, h_start, width_starts + plane * out_width,
+                                          True)
             else:
-                fractional_max_row(input + plane * in_plane_size, values + row * out_width,
-                                   NULL, w, d_start, h_start, width_starts + plane * out_width,
-                                   False)
+                fractional_max_row_shapes(input + plane * in_plane_size,
+                                          values + row * out_width, NULL, w, d_start, h_start,
+                                          width_starts + plane * out_width, False)
             next_row(&plane, &od, &oh, w.out_size[0], w.out_size[1])
             row = row + 1
 
