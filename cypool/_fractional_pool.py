@@ -66,6 +66,7 @@ def _output_size(n_dims, spatial, kernel, output_size, output_ratio) -> tuple[in
         name = "output_size"
         sizes = as_size_tuple("output_size", output_size, n_dims)
     else:
+        assert ratios is not None  # one of the two is given
         name = "output_ratio"
         sizes = tuple(int(length * ratio) for length, ratio in zip(spatial, ratios))
     if min(sizes) < 1:
