@@ -24,9 +24,12 @@ Conventions shared by every function
   ``range(k)`` (``d = 1`` for average pooling). Taps outside ``[0, L)`` are padding.
 - Windows and the taps inside them are visited in raster order: depth, then height, then
   width, the last dimension fastest.
-- float32 and float64 everywhere, arithmetic in the input's dtype; max and average pooling
-  also take float16 (average sums in float32, rounded once; backwards add in float16), and
-  max pooling forward the integer dtypes int8, int16, int32, int64, uint8, uint16, uint32.
+- float32 and float64 everywhere, arithmetic in the input's dtype. float16 (all but lp
+  pooling) follows PyTorch's Half rules: forwards and the global average backward compute in
+  float32 and round once; the max backwards add in float16 (one rounding per addition); the
+  adaptive average backward divides ``g / kd / kh / kw`` and adds in float16, rounding after
+  each operation. Max pooling forward and max unpooling also take the integer dtypes int8,
+  int16, int32, int64, uint8, uint16, uint32.
 
 Max pooling: padding never takes part. The first real tap starts as the best; each later
 real tap ``v`` replaces it when ``v > best or isnan(v)``. So ties keep the first maximum, and
@@ -442,7 +445,7 @@ def _adaptive_output_size(output_size, spatial):
 
 
 def _adaptive_max_pool(n_dims, input, output_size, return_indices):
-    planes, lead_shape = _as_planes(input, n_dims)
+    planes, lead_shape = _as_planes(input, n_dims, _WINDOW_DTYPES)
     spatial = planes.shape[1:]
     out_shape = _adaptive_output_size(output_size, spatial)
     values = np.empty((planes.shape[0],) + out_shape, dtype=planes.dtype)
@@ -537,21 +540,22 @@ def _torch_sum(planes):
 
 
 def _adaptive_avg_pool(n_dims, input, output_size):
-    planes, lead_shape = _as_planes(input, n_dims)
+    planes, lead_shape = _as_planes(input, n_dims, _WINDOW_DTYPES)
     spatial = planes.shape[1:]
     out_shape = _adaptive_output_size(output_size, spatial)
-    dtype = planes.dtype.type
+    # float16 is summed and divided in float32, then rounded once (PyTorch's opmath).
+    dtype = np.float32 if planes.dtype == np.float16 else planes.dtype.type
     if out_shape == (1,) * n_dims:   # PyTorch: input.mean(spatial dims)
         flat = np.ascontiguousarray(planes).reshape(planes.shape[0], int(np.prod(spatial)))
-        output = _torch_sum(flat) / dtype(flat.shape[1])
-        return output.reshape(lead_shape + out_shape)
+        output = _torch_sum(flat.astype(dtype)) / dtype(flat.shape[1])
+        return output.astype(planes.dtype).reshape(lead_shape + out_shape)
     output = np.empty((planes.shape[0],) + out_shape, dtype=planes.dtype)
     for out_pos in itertools.product(*(range(o) for o in out_shape)):
         windows = [adaptive_window(o, O, L) for o, O, L in zip(out_pos, out_shape, spatial)]
-        total = np.zeros(planes.shape[0], dtype=planes.dtype)
+        total = np.zeros(planes.shape[0], dtype=dtype)
         with np.errstate(invalid="ignore", over="ignore"):
             for in_pos in itertools.product(*windows):   # raster order, in the dtype
-                total = total + planes[(slice(None),) + in_pos]
+                total = total + planes[(slice(None),) + in_pos].astype(dtype)
             for window in windows:                        # sum / kd / kh / kw
                 total = total / dtype(len(window))
         output[(slice(None),) + out_pos] = total
@@ -560,7 +564,7 @@ def _adaptive_avg_pool(n_dims, input, output_size):
 
 def _adaptive_avg_pool_backward(n_dims, grad_output, input_shape):
     grad_output = np.asarray(grad_output)
-    _check_dtype(grad_output, "grad_output")
+    _check_dtype(grad_output, "grad_output", _WINDOW_DTYPES)
     input_shape = tuple(operator.index(n) for n in input_shape)
     if (len(input_shape) != grad_output.ndim
             or input_shape[:-n_dims] != grad_output.shape[:-n_dims]):
@@ -573,7 +577,8 @@ def _adaptive_avg_pool_backward(n_dims, grad_output, input_shape):
     grad_input = np.zeros((grads.shape[0],) + spatial, dtype=grad_output.dtype)
     with np.errstate(invalid="ignore", over="ignore"):
         if out_shape == (1,) * n_dims:   # PyTorch's mean backward: grad / plane size
-            delta = grads.reshape(-1) / dtype(np.prod(spatial))
+            divide_in = np.float32 if dtype is np.float16 else dtype  # float16: rounded once
+            delta = grads.reshape(-1).astype(divide_in) / divide_in(np.prod(spatial))
             grad_input[...] = delta.reshape((-1,) + (1,) * n_dims)
             return grad_input.reshape(input_shape)
         for out_pos in itertools.product(*(range(o) for o in out_shape)):
@@ -703,7 +708,7 @@ global_avg_pool3d_backward = adaptive_avg_pool3d_backward
 # --------------------------------------------------------------------------------------
 
 def _max_unpool(n_dims, input, indices, kernel_size, stride, padding, output_size):
-    planes, lead_shape = _as_planes(input, n_dims)
+    planes, lead_shape = _as_planes(input, n_dims, _MAX_POOL_DTYPES)
     kernel_size, stride, padding, _ = _params(n_dims, kernel_size, stride, padding, 1)
     spatial = planes.shape[1:]
     indices = np.asarray(indices).reshape(planes.shape[0], int(np.prod(spatial)))

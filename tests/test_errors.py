@@ -539,7 +539,7 @@ def test_bad_option(function, bad):
 # 4. The array: input (forwards) or grad_output (backwards)
 # --------------------------------------------------------------------------------------
 
-WITHOUT_FLOAT16 = r"^(?!(max|avg)_pool\dd|(Max|Avg)Pool|fractional)"
+WITHOUT_FLOAT16 = r"^lp_pool"  # every other op takes float16
 
 
 def array_cases(argument):
@@ -549,9 +549,9 @@ def array_cases(argument):
     def shape_of(spec):
         return spec.array_shape(argument)
 
-    # Max pooling forward pools integers; the others refuse them. Only window and fractional
-    # pooling take float16.
-    not_max_forward = r"^(?!max_pool\dd$|MaxPool)" if argument == "input" else ""
+    # Max pooling forward and unpooling take integers; the others refuse them. Only lp pooling
+    # refuses float16.
+    not_max_forward = r"^(?!max_pool\dd$|MaxPool|max_unpool\dd$)" if argument == "input" else ""
     return [
         Bad(argument, "int32", shaped(shape_of, np.int32, 1), TypeError, only=not_max_forward),
         Bad(argument, "int64", shaped(shape_of, np.int64, 1), TypeError, only=not_max_forward),

@@ -1,6 +1,7 @@
-"""float16 max and average pooling, forward and backward: PyTorch's CPU float16 arithmetic
-(averages summed in float32 and rounded once; backward contributions added in float16, one
-rounding each, in output raster order), checked against the reference and PyTorch."""
+"""float16 pooling, forward and backward (window, adaptive, global, unpool): PyTorch's CPU
+float16 arithmetic (forwards in float32, rounded once; max backward contributions added in
+float16, one rounding each, in output raster order; the adaptive average backward in float16
+one operation at a time), checked against the reference and PyTorch."""
 
 import numpy as np
 import pytest
@@ -9,7 +10,7 @@ from hypothesis import strategies as st
 
 import cypool
 from cypool import reference
-from strategies import pool_cases
+from strategies import adaptive_cases, make_values, pool_cases
 
 N_DIMS = [1, 2, 3]
 
@@ -90,9 +91,89 @@ def test_same_as_torch():
         assert_same(cypool.max_pool2d_backward(grad, indices, x.shape), theirs.numpy())
 
 
-@pytest.mark.parametrize("name, arguments", [
-    ("adaptive_max_pool2d", (2,)), ("adaptive_avg_pool2d", (2,)), ("global_avg_pool2d", ()),
-])
-def test_ops_without_float16_say_so(name, arguments):
+@pytest.mark.parametrize("n_dims", N_DIMS)
+@given(data=st.data())
+def test_adaptive_and_global_float16(n_dims, data):
+    """Adaptive (and, for all-ones sizes, global) max and average pooling, forward and
+    backward, against the reference's statement of PyTorch's Half rules."""
+    case = data.draw(adaptive_cases(n_dims, dtypes=(np.float16,)), label="case")
+    x = case.x
+    values, indices = getattr(cypool, f"adaptive_max_pool{n_dims}d")(x, case.output_size,
+                                                                     return_indices=True)
+    expected, expected_indices = getattr(reference, f"adaptive_max_pool{n_dims}d")(
+        x, case.output_size, return_indices=True)
+    np.testing.assert_array_equal(values, expected)
+    np.testing.assert_array_equal(indices, expected_indices)
+    grad = scaled_gradient(values.shape, case.seed)
+    assert_same(getattr(cypool, f"adaptive_max_pool{n_dims}d_backward")(grad, indices, x.shape),
+                getattr(reference, f"adaptive_max_pool{n_dims}d_backward")(grad, indices,
+                                                                           x.shape))
+    finite = (make_values(x.shape, np.float32, "normal", case.seed) * 100).astype(np.float16)
+    assert_same(getattr(cypool, f"adaptive_avg_pool{n_dims}d")(finite, case.output_size),
+                getattr(reference, f"adaptive_avg_pool{n_dims}d")(finite, case.output_size))
+    assert_same(getattr(cypool, f"adaptive_avg_pool{n_dims}d_backward")(grad, x.shape),
+                getattr(reference, f"adaptive_avg_pool{n_dims}d_backward")(grad, x.shape))
+
+
+@pytest.mark.parametrize("n_dims", N_DIMS)
+@given(data=st.data())
+def test_max_unpool_float16(n_dims, data):
+    case = data.draw(pool_cases(n_dims, "max", dtypes=(np.float16,)), label="case")
+    values, indices = getattr(reference, f"max_pool{n_dims}d")(case.x, **case.kwargs,
+                                                               return_indices=True)
+    window = {"kernel_size": case.kernel_size, "stride": case.stride, "padding": case.padding,
+              "output_size": case.spatial}
+    if not all(d - s < length < d + s for length, d, s in zip(
+            case.spatial, [(o - 1) * s - 2 * p + k for o, k, s, p in zip(
+                values.shape[-n_dims:], case.kernel_size, case.stride, case.padding)],
+            case.stride)):
+        return  # PyTorch's output_size rule refuses this geometry
+    result = getattr(cypool, f"max_unpool{n_dims}d")(values, indices, **window)
+    assert_same(result, getattr(reference, f"max_unpool{n_dims}d")(values, indices, **window))
+    grad = scaled_gradient(result.shape, case.seed)
+    gathered = getattr(cypool, f"max_unpool{n_dims}d_backward")(grad, indices)
+    flat = grad.reshape(grad.shape[:-n_dims] + (int(np.prod(grad.shape[-n_dims:])),))
+    where = indices.reshape(indices.shape[:-n_dims] + (int(np.prod(values.shape[-n_dims:])),))
+    assert_same(gathered, np.take_along_axis(flat, where, axis=-1).reshape(indices.shape))
+
+
+def test_adaptive_global_and_unpool_same_as_torch():
+    """PyTorch's Half rules on random shapes: forwards and the mean backward in float32 rounded
+    once, max backward and adaptive average backward in float16 one operation at a time."""
+    torch = pytest.importorskip("torch")
+    functional, aten = torch.nn.functional, torch.ops.aten
+    rng = np.random.default_rng(4)
+    shapes = [(2, 3, 13, 11), (1, 2, 57, 43), (2, 4, 7, 7), (1, 3, 200, 150), (2, 1, 1, 9)]
+    cases = 0
+    for shape in shapes:
+        for output_size in [(1, 1), (7, 7), (5, 3), (shape[2] + 2, 4)]:
+            x = (rng.standard_normal(shape) * 500).astype(np.float16)
+            t = torch.from_numpy(x)
+            values, indices = cypool.adaptive_max_pool2d(x, output_size, return_indices=True)
+            theirs_values, theirs_indices = functional.adaptive_max_pool2d(t, output_size, True)
+            assert_same(values, theirs_values.numpy())
+            np.testing.assert_array_equal(indices, theirs_indices.numpy())
+            grad = scaled_gradient(values.shape, cases)
+            g = torch.from_numpy(grad)
+            assert_same(cypool.adaptive_max_pool2d_backward(grad, indices, shape),
+                        aten.adaptive_max_pool2d_backward(g, t, theirs_indices).numpy())
+            assert_same(cypool.adaptive_avg_pool2d(x, output_size),
+                        functional.adaptive_avg_pool2d(t, output_size).numpy())
+            if output_size == (1, 1):  # PyTorch takes the mean there: its backward
+                leaf = t.clone().requires_grad_()
+                leaf.mean((-2, -1), keepdim=True).backward(g)
+                theirs = leaf.grad
+            else:
+                theirs = aten._adaptive_avg_pool2d_backward(g, t)
+            assert_same(cypool.adaptive_avg_pool2d_backward(grad, shape), theirs.numpy())
+            cases += 1
+        pooled, where = functional.max_pool2d(t, (1, 2), return_indices=True)
+        assert_same(cypool.max_unpool2d(pooled.numpy(), where.numpy(), (1, 2),
+                                        output_size=shape[-2:]),
+                    functional.max_unpool2d(pooled, where, (1, 2), output_size=shape[-2:]).numpy())
+    assert cases == 20
+
+
+def test_lp_pool_refuses_float16():
     with pytest.raises(TypeError, match="float32 or float64"):
-        getattr(cypool, name)(np.zeros((1, 4, 4), np.float16), *arguments)
+        cypool.lp_pool2d(np.zeros((1, 4, 4), np.float16), 2, 2)
