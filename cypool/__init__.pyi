@@ -7,14 +7,13 @@ from numpy.typing import ArrayLike, DTypeLike, NDArray
 
 _Size = int | tuple[int, ...] | list[int]
 _Shape = tuple[int, ...] | list[int]
-_Float = NDArray[np.float32] | NDArray[np.float64]
+# Every op also takes float16 (and max pooling forward and unpooling integers).
+_Float = NDArray[np.float16] | NDArray[np.float32] | NDArray[np.float64]
 _Indices = NDArray[np.int64] | NDArray[np.int32]
 # Max pooling forward also pools integer arrays.
 _Pooled = _Float | NDArray[np.integer]
 
 _OutputSize = int | None | tuple[int | None, ...] | list[int | None]
-# float16 too (fractional pooling).
-_Half = _Float | NDArray[np.float16]
 _Ratio = float | tuple[float, ...] | list[float]
 _RandomState = int | np.random.Generator | None
 
@@ -294,8 +293,8 @@ def max_unpool1d_backward(
 def max_unpool1d(
     input: ArrayLike, indices: ArrayLike, kernel_size: _Size, stride: _Size | None = None,
     padding: _Size = 0, output_size: _Shape | None = None, *,
-    out: NDArray[np.floating] | None = None, n_threads: int | None = None,
-) -> _Float: ...
+    out: NDArray[np.floating] | NDArray[np.integer] | None = None, n_threads: int | None = None,
+) -> _Pooled: ...
 
 @overload
 def adaptive_max_pool2d(
@@ -365,8 +364,8 @@ def max_unpool2d_backward(
 def max_unpool2d(
     input: ArrayLike, indices: ArrayLike, kernel_size: _Size, stride: _Size | None = None,
     padding: _Size = 0, output_size: _Shape | None = None, *,
-    out: NDArray[np.floating] | None = None, n_threads: int | None = None,
-) -> _Float: ...
+    out: NDArray[np.floating] | NDArray[np.integer] | None = None, n_threads: int | None = None,
+) -> _Pooled: ...
 
 @overload
 def adaptive_max_pool3d(
@@ -436,8 +435,8 @@ def max_unpool3d_backward(
 def max_unpool3d(
     input: ArrayLike, indices: ArrayLike, kernel_size: _Size, stride: _Size | None = None,
     padding: _Size = 0, output_size: _Shape | None = None, *,
-    out: NDArray[np.floating] | None = None, n_threads: int | None = None,
-) -> _Float: ...
+    out: NDArray[np.floating] | NDArray[np.integer] | None = None, n_threads: int | None = None,
+) -> _Pooled: ...
 
 def lp_pool1d(
     input: ArrayLike, norm_type: float, kernel_size: _Size, stride: _Size | None = None,
@@ -476,7 +475,7 @@ def fractional_max_pool2d(
     output_ratio: _Ratio | None = None, return_indices: Literal[False] = False,
     _random_samples: ArrayLike | None = None, *, random_state: _RandomState = None,
     out: NDArray[np.floating] | None = None, n_threads: int | None = None,
-) -> _Half: ...
+) -> _Float: ...
 @overload
 def fractional_max_pool2d(
     input: ArrayLike, kernel_size: _Size, output_size: _Size | None = None,
@@ -484,7 +483,7 @@ def fractional_max_pool2d(
     _random_samples: ArrayLike | None = None, random_state: _RandomState = None,
     out: tuple[NDArray[np.floating], NDArray[np.int64]] | None = None,
     n_threads: int | None = None,
-) -> tuple[_Half, NDArray[np.int64]]: ...
+) -> tuple[_Float, NDArray[np.int64]]: ...
 @overload
 def fractional_max_pool2d(
     input: ArrayLike, kernel_size: _Size, output_size: _Size | None,
@@ -492,7 +491,7 @@ def fractional_max_pool2d(
     _random_samples: ArrayLike | None = None, *, random_state: _RandomState = None,
     out: tuple[NDArray[np.floating], NDArray[np.int64]] | None = None,
     n_threads: int | None = None,
-) -> tuple[_Half, NDArray[np.int64]]: ...
+) -> tuple[_Float, NDArray[np.int64]]: ...
 @overload
 def fractional_max_pool2d(
     input: ArrayLike, kernel_size: _Size, output_size: _Size | None = None,
@@ -500,11 +499,11 @@ def fractional_max_pool2d(
     _random_samples: ArrayLike | None = None, *, random_state: _RandomState = None,
     out: NDArray[np.floating] | tuple[NDArray[np.floating], NDArray[np.int64]] | None = None,
     n_threads: int | None = None,
-) -> _Half | tuple[_Half, NDArray[np.int64]]: ...
+) -> _Float | tuple[_Float, NDArray[np.int64]]: ...
 def fractional_max_pool2d_backward(
     grad_output: ArrayLike, indices: ArrayLike, input_shape: _Shape, *,
     out: NDArray[np.floating] | None = None, n_threads: int | None = None,
-) -> _Half: ...
+) -> _Float: ...
 
 @overload
 def fractional_max_pool3d(
@@ -512,7 +511,7 @@ def fractional_max_pool3d(
     output_ratio: _Ratio | None = None, return_indices: Literal[False] = False,
     _random_samples: ArrayLike | None = None, *, random_state: _RandomState = None,
     out: NDArray[np.floating] | None = None, n_threads: int | None = None,
-) -> _Half: ...
+) -> _Float: ...
 @overload
 def fractional_max_pool3d(
     input: ArrayLike, kernel_size: _Size, output_size: _Size | None = None,
@@ -520,7 +519,7 @@ def fractional_max_pool3d(
     _random_samples: ArrayLike | None = None, random_state: _RandomState = None,
     out: tuple[NDArray[np.floating], NDArray[np.int64]] | None = None,
     n_threads: int | None = None,
-) -> tuple[_Half, NDArray[np.int64]]: ...
+) -> tuple[_Float, NDArray[np.int64]]: ...
 @overload
 def fractional_max_pool3d(
     input: ArrayLike, kernel_size: _Size, output_size: _Size | None,
@@ -528,7 +527,7 @@ def fractional_max_pool3d(
     _random_samples: ArrayLike | None = None, *, random_state: _RandomState = None,
     out: tuple[NDArray[np.floating], NDArray[np.int64]] | None = None,
     n_threads: int | None = None,
-) -> tuple[_Half, NDArray[np.int64]]: ...
+) -> tuple[_Float, NDArray[np.int64]]: ...
 @overload
 def fractional_max_pool3d(
     input: ArrayLike, kernel_size: _Size, output_size: _Size | None = None,
@@ -536,11 +535,11 @@ def fractional_max_pool3d(
     _random_samples: ArrayLike | None = None, *, random_state: _RandomState = None,
     out: NDArray[np.floating] | tuple[NDArray[np.floating], NDArray[np.int64]] | None = None,
     n_threads: int | None = None,
-) -> _Half | tuple[_Half, NDArray[np.int64]]: ...
+) -> _Float | tuple[_Float, NDArray[np.int64]]: ...
 def fractional_max_pool3d_backward(
     grad_output: ArrayLike, indices: ArrayLike, input_shape: _Shape, *,
     out: NDArray[np.floating] | None = None, n_threads: int | None = None,
-) -> _Half: ...
+) -> _Float: ...
 
 class _PoolLayer:
     n_dims: int

@@ -28,7 +28,7 @@ with output size 1), through a kernel that reduces each plane at once.
 
 Parameters
 ----------
-input : array_like, float32 or float64
+input : array_like, float16, float32 or float64
     Shape ``(N, C, {spatial})`` or unbatched ``(C, {spatial})``; N may be 0. Any memory
     layout; never modified.
 return_indices : bool, default False
@@ -75,7 +75,7 @@ than one thread, sums a single plane of 32768 elements or more in another order.
 
 Parameters
 ----------
-input : array_like, float32 or float64
+input : array_like, float16, float32 or float64
     Shape ``(N, C, {spatial})`` or unbatched ``(C, {spatial})``; N may be 0. Any memory
     layout; never modified.
 out : ndarray, optional, keyword-only
@@ -109,7 +109,7 @@ Each plane's output gradient goes to the element its index names; every other el
 
 Parameters
 ----------
-grad_output : array_like, float32 or float64
+grad_output : array_like, float16, float32 or float64
     Gradient of the pooled output, shape ``(N, C, {ones})`` or unbatched.
 indices : array_like of integers (int64 and int32 are used as they are)
     The ``indices`` that ``global_max_pool{n}d(..., return_indices=True)`` returned; same shape
@@ -148,7 +148,7 @@ Every element of a plane gets ``grad_output / plane size`` (one division, as PyT
 
 Parameters
 ----------
-grad_output : array_like, float32 or float64
+grad_output : array_like, float16, float32 or float64
     Gradient of the pooled output, shape ``(N, C, {ones})`` or unbatched.
 input_shape : sequence of ints
     Shape of the pooled input; must agree with ``grad_output`` on the batch and channel axes.

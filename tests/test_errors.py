@@ -539,7 +539,6 @@ def test_bad_option(function, bad):
 # 4. The array: input (forwards) or grad_output (backwards)
 # --------------------------------------------------------------------------------------
 
-WITHOUT_FLOAT16 = r"^lp_pool"  # every other op takes float16
 
 
 def array_cases(argument):
@@ -549,14 +548,12 @@ def array_cases(argument):
     def shape_of(spec):
         return spec.array_shape(argument)
 
-    # Max pooling forward and unpooling take integers; the others refuse them. Only lp pooling
-    # refuses float16.
+    # Max pooling forward and unpooling take integers; the others refuse them. Every op takes
+    # float16.
     not_max_forward = r"^(?!max_pool\dd$|MaxPool|max_unpool\dd$)" if argument == "input" else ""
     return [
         Bad(argument, "int32", shaped(shape_of, np.int32, 1), TypeError, only=not_max_forward),
         Bad(argument, "int64", shaped(shape_of, np.int64, 1), TypeError, only=not_max_forward),
-        Bad(argument, "float16", shaped(shape_of, np.float16), TypeError,
-            only=WITHOUT_FLOAT16),
         Bad(argument, "uint64", shaped(shape_of, np.uint64, 1), TypeError),
         Bad(argument, "bool", shaped(shape_of, np.bool_, True), TypeError),
         Bad(argument, "complex128", shaped(shape_of, np.complex128), TypeError),

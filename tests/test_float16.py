@@ -22,8 +22,11 @@ def scaled_gradient(shape, seed):
 
 
 def assert_same(actual, expected):
+    """Same float16 bits, except that any NaN equals any NaN."""
     assert actual.dtype == expected.dtype == np.float16 and actual.shape == expected.shape
-    np.testing.assert_array_equal(actual.view(np.uint16), expected.view(np.uint16))
+    both_nan = np.isnan(actual) & np.isnan(expected)
+    np.testing.assert_array_equal(np.where(both_nan, 0, actual.view(np.uint16)),
+                                  np.where(both_nan, 0, expected.view(np.uint16)))
 
 
 @pytest.mark.parametrize("n_dims", N_DIMS)
@@ -174,6 +177,42 @@ def test_adaptive_global_and_unpool_same_as_torch():
     assert cases == 20
 
 
-def test_lp_pool_refuses_float16():
-    with pytest.raises(TypeError, match="float32 or float64"):
-        cypool.lp_pool2d(np.zeros((1, 4, 4), np.float16), 2, 2)
+LP_NORMS = [1.0, 2.0, 3.0, 1.5, 0.5, -1.0, -2.0, 2.5, float("inf"), -float("inf")]
+
+
+@pytest.mark.parametrize("n_dims", [1, 2])  # PyTorch's avg_pool3d has no float16 on the CPU
+def test_lp_pool_float16_same_as_torch(n_dims):
+    """PyTorch's float16 lp_pool is a chain of float16 ops: pow rounds its exponent to float16,
+    computes in float32 and rounds; a tensor times a number multiplies in float32 by the
+    unrounded number and rounds; its autograd follows the same rules. Forward and backward,
+    every element equal, for exact and inexact powers."""
+    torch = pytest.importorskip("torch")
+    functional = torch.nn.functional
+    rng = np.random.default_rng(20 + n_dims)
+    spatial = (17, 13, 9)[:n_dims]
+    for norm in LP_NORMS:
+        for kernel, stride in [(3, 2), (2, None), (2, 1)]:
+            x = (rng.random((2, 3) + spatial) * 4 - (0 if norm < 0 else 1)).astype(np.float16)
+            if norm < 0:
+                x += np.float16(0.25)
+            leaf = torch.from_numpy(x).requires_grad_()
+            theirs = getattr(functional, f"lp_pool{n_dims}d")(leaf, norm, kernel, stride)
+            grad = scaled_gradient(theirs.shape, int(rng.integers(1000)))
+            theirs.backward(torch.from_numpy(grad))
+            with np.errstate(all="ignore"):
+                ours = getattr(cypool, f"lp_pool{n_dims}d")(x, norm, kernel, stride)
+                ours_backward = getattr(cypool, f"lp_pool{n_dims}d_backward")(
+                    grad, x, norm, kernel, stride)
+            assert_same(ours, theirs.detach().numpy())
+            assert_same(ours_backward, leaf.grad.numpy())
+
+
+@pytest.mark.parametrize("n_dims", N_DIMS)
+@pytest.mark.parametrize("norm", [1.0, 2.0, float("inf")])
+def test_lp_pool_float16_matches_reference(n_dims, norm):
+    # Exact powers only: the reference computes x**3 as a power, PyTorch (and cypool) as
+    # x*x*x, which may round differently.
+    shape = (2, 3) + (11, 10, 7)[:n_dims]
+    x = (np.random.default_rng(21).standard_normal(shape) * 30).astype(np.float16)
+    assert_same(getattr(cypool, f"lp_pool{n_dims}d")(x, norm, 3, 2),
+                getattr(reference, f"lp_pool{n_dims}d")(x, norm, 3, 2))
