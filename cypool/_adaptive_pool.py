@@ -68,9 +68,9 @@ Examples
 _AVG_DOC = """Adaptive average pooling over the {n}-d spatial axes of ``input``, as ``torch.nn.functional.adaptive_avg_pool{n}d``.
 
 Along an axis of input length ``L`` and output length ``O``, output ``o`` averages the window
-``[floor(o*L/O), ceil((o+1)*L/O))``: the window is summed in the input dtype in raster order,
-then divided by the window's extent along each axis in turn (``sum / kd / kh / kw``), which
-reproduces PyTorch's CPU results bit for bit. An all-ones ``output_size`` is
+``[floor(o*L/O), ceil((o+1)*L/O))``: the window is summed in the input dtype (float32 for
+float16, rounded once at the end) in raster order, then divided by the window's extent along
+each axis in turn (``sum / kd / kh / kw``), which reproduces PyTorch's CPU results bit for bit. An all-ones ``output_size`` is
 ``global_avg_pool{n}d`` (PyTorch computes a mean there, in another summation order).
 
 Parameters
@@ -148,7 +148,8 @@ _AVG_BACKWARD_DOC = """Gradient of ``adaptive_avg_pool{n}d`` with respect to its
 
 The output size is ``grad_output``'s. Each input element sums ``g / kd / kh / kw`` over the
 outputs whose windows hold it, in output raster order (PyTorch's values, bit for bit;
-deterministic for any thread count). For an all-ones output size every element gets
+deterministic for any thread count; float16 rounds after each division and each addition,
+as PyTorch's float16 does). For an all-ones output size every element gets
 ``g / plane size``, as from PyTorch's mean (see ``global_avg_pool{n}d_backward``).
 
 Parameters

@@ -216,3 +216,22 @@ def test_lp_pool_float16_matches_reference(n_dims, norm):
     x = (np.random.default_rng(21).standard_normal(shape) * 30).astype(np.float16)
     assert_same(getattr(cypool, f"lp_pool{n_dims}d")(x, norm, 3, 2),
                 getattr(reference, f"lp_pool{n_dims}d")(x, norm, 3, 2))
+
+
+def test_global_avg_float16_sums_in_pytorchs_float32_order():
+    """PyTorch's float16 mean is its float32 cascade sum rounded once: over many planes where
+    a plain left-to-right float32 sum rounds differently now and then (checked here, so that
+    the comparison can fail), every value equals PyTorch's."""
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(6)
+    differs_from_plain_order = 0
+    for length in (9, 49, 300, 1000, 2500):
+        x = (rng.standard_normal((4, 2000, length))
+             * rng.choice([1.0, 100.0, 3000.0], size=(4, 2000, length))).astype(np.float16)
+        ours = cypool.global_avg_pool1d(x)
+        assert_same(ours, torch.nn.functional.adaptive_avg_pool1d(torch.from_numpy(x),
+                                                                  1).numpy())
+        plain = (np.cumsum(x.astype(np.float32), axis=-1)[..., -1:]
+                 / np.float32(length)).astype(np.float16)
+        differs_from_plain_order += int(np.count_nonzero(plain != ours))
+    assert differs_from_plain_order > 0
