@@ -1,6 +1,7 @@
 # Fractional max pooling, forward: one source for every dtype (fused `floating`) and every ISA
 # level; each cypool/_kernels_<level>.pyx includes this file after _kernels.pxi, whose
-# max_takes, next_row and ROW_BLOCK it reuses. (The backward is max_pool_backward's scatter.)
+# max_takes, max_width_shapes, next_row and ROW_BLOCK it reuses. (The backward is
+# max_pool_backward's scatter.)
 #
 # Windows are kernel-sized and start where the plane's own tables say: `*_starts[plane, o]`,
 # which the Python wrapper computes from the random samples (PyTorch's generate_intervals) and
@@ -28,14 +29,19 @@ cdef FractionalWindow make_fractional_window(tuple in_size, tuple out_size,
     return window
 
 
+cdef enum:
+    # Widest input row pooled in two passes (stack scratch per task).
+    FRACTIONAL_SCRATCH = 2048
+
+
 cdef inline void fractional_max_row(const floating* plane, floating* values, int64_t* indices,
                                     const FractionalWindow* w, Py_ssize_t d_start,
                                     Py_ssize_t h_start, const int64_t* w_starts,
-                                    Py_ssize_t taps, bint with_indices) noexcept nogil:
-    """One output row, column by column: the window's first tap starts the running maximum,
-    kept in registers while the taps follow in raster order (the first one again: an equal
-    value does not replace, a NaN replaces itself, so that needs no branch). Callers pass
-    literal `taps` (the width) and `with_indices`, so each inlined copy is specialised."""
+                                    bint with_indices) noexcept nogil:
+    """One output row, column by column (for rows too wide for the scratch, or windows so
+    sparse that sliding over the whole row would cost more): the window's first tap starts
+    the running maximum, then the taps follow in raster order (the first one again: an equal
+    value does not replace, a NaN replaces itself)."""
     cdef Py_ssize_t H = w.in_size[1], W = w.in_size[2]
     cdef Py_ssize_t d, h, t, ow, start, position, best_position
     cdef floating value, best
@@ -44,11 +50,10 @@ cdef inline void fractional_max_row(const floating* plane, floating* values, int
         start = (d_start * H + h_start) * W + w_starts[ow]
         best = plane[start]
         best_position = start
-        for d in range(d_start, d_start + w.kernel[0]):
-            for h in range(h_start, h_start + w.kernel[1]):
-                start = (d * H + h) * W + w_starts[ow]
-                for t in range(taps):
-                    position = start + t
+        for d in range(w.kernel[0]):
+            for h in range(w.kernel[1]):
+                for t in range(w.kernel[2]):
+                    position = start + (d * H + h) * W + t
                     value = plane[position]
                     take = max_takes(value, best)
                     best = value if take else best
@@ -58,21 +63,69 @@ cdef inline void fractional_max_row(const floating* plane, floating* values, int
             indices[ow] = best_position
 
 
-cdef inline void fractional_max_row_shapes(const floating* plane, floating* values,
-                                           int64_t* indices, const FractionalWindow* w,
-                                           Py_ssize_t d_start, Py_ssize_t h_start,
-                                           const int64_t* w_starts,
-                                           bint with_indices) noexcept nogil:
-    # Specialised copies for the usual window widths (Graham's 2, and 3).
-    if w.kernel[2] == 2:
-        fractional_max_row(plane, values, indices, w, d_start, h_start, w_starts, 2,
-                           with_indices)
-    elif w.kernel[2] == 3:
-        fractional_max_row(plane, values, indices, w, d_start, h_start, w_starts, 3,
-                           with_indices)
+cdef inline void fractional_max_row_separable(const floating* plane, floating* values,
+                                              int64_t* indices, const FractionalWindow* w,
+                                              Py_ssize_t d_start, Py_ssize_t h_start,
+                                              const int64_t* w_starts,
+                                              bint with_indices) noexcept nogil:
+    """One output row in two passes per input row of the windows: the maximum of the k
+    taps at every start of the row (a stride-1 pass of max pooling's vectorised row helper),
+    then the starts the row uses are picked and merged into the outputs under the same strict
+    rule. Rows in raster order, each reduced in tap order and merged in row order, give the
+    plain raster scan's winner (the last NaN if any, else the first maximum); picking is a
+    copy and merging a contiguous loop, so neither has data-dependent branches."""
+    cdef floating slide_values[FRACTIONAL_SCRATCH]
+    cdef int64_t slide_indices[FRACTIONAL_SCRATCH]
+    cdef floating row_values[FRACTIONAL_SCRATCH]
+    cdef int64_t row_indices[FRACTIONAL_SCRATCH]
+    cdef Py_ssize_t H = w.in_size[1], W = w.in_size[2], out_width = w.out_size[2]
+    cdef Py_ssize_t taps = w.kernel[2], slides = W - taps + 1
+    cdef Py_ssize_t d, h, ow, row_start
+    cdef bint take, is_first = True
+    for d in range(d_start, d_start + w.kernel[0]):
+        for h in range(h_start, h_start + w.kernel[1]):
+            row_start = (d * H + h) * W
+            if with_indices:
+                max_width_shapes(plane, row_start, 1, taps, 1, slide_values, slide_indices, 0,
+                                 slides, True, True)
+            else:
+                max_width_shapes(plane, row_start, 1, taps, 1, slide_values, <int64_t*>NULL,
+                                 0, slides, True, False)
+            if is_first:
+                for ow in range(out_width):
+                    values[ow] = slide_values[w_starts[ow]]
+                if with_indices:
+                    for ow in range(out_width):
+                        indices[ow] = slide_indices[w_starts[ow]]
+                is_first = False
+                continue
+            for ow in range(out_width):
+                row_values[ow] = slide_values[w_starts[ow]]
+            if with_indices:
+                for ow in range(out_width):
+                    row_indices[ow] = slide_indices[w_starts[ow]]
+            for ow in range(out_width):
+                take = max_takes(row_values[ow], values[ow])
+                if with_indices:
+                    indices[ow] = row_indices[ow] if take else indices[ow]
+                values[ow] = row_values[ow] if take else values[ow]
+
+
+cdef inline void fractional_max_row_any(const floating* plane, floating* values,
+                                        int64_t* indices, const FractionalWindow* w,
+                                        Py_ssize_t d_start, Py_ssize_t h_start,
+                                        const int64_t* w_starts,
+                                        bint with_indices) noexcept nogil:
+    # Two passes when the row fits the scratch and the windows cover it densely enough that
+    # sliding over every start costs at most twice the taps pooled.
+    cdef Py_ssize_t slides = w.in_size[2] - w.kernel[2] + 1
+    if (w.in_size[2] <= FRACTIONAL_SCRATCH
+            and slides <= 2 * w.out_size[2] * w.kernel[2]):
+        fractional_max_row_separable(plane, values, indices, w, d_start, h_start, w_starts,
+                                     with_indices)
     else:
         fractional_max_row(plane, values, indices, w, d_start, h_start, w_starts,
-                           w.kernel[2], with_indices)
+                           with_indices)
 
 
 cdef void fractional_max_rows(const floating* input, floating* values, int64_t* indices,
@@ -96,12 +149,12 @@ cdef void fractional_max_rows(const floating* input, floating* values, int64_t* 
             d_start = depth_starts[plane * w.out_size[0] + od]
             h_start = height_starts[plane * w.out_size[1] + oh]
             if indices != NULL:
-                fractional_max_row_shapes(input + plane * in_plane_size,
+                fractional_max_row_any(input + plane * in_plane_size,
                                           values + row * out_width, indices + row * out_width,
                                           w, d_start, h_start, width_starts + plane * out_width,
                                           True)
             else:
-                fractional_max_row_shapes(input + plane * in_plane_size,
+                fractional_max_row_any(input + plane * in_plane_size,
                                           values + row * out_width, NULL, w, d_start, h_start,
                                           width_starts + plane * out_width, False)
             next_row(&plane, &od, &oh, w.out_size[0], w.out_size[1])

@@ -223,6 +223,29 @@ def test_float16_starts_that_leave_the_input_are_refused():
                                         random_state=0).shape == (1, 1, 1, 3)
 
 
+@pytest.mark.parametrize("width, out_width", [
+    (300, 200),    # dense windows: two passes (a sliding maximum, then picks and merges)
+    (300, 5),      # sparse windows: column by column
+    (2100, 1500),  # a row wider than the two-pass scratch: column by column
+])
+def test_both_row_strategies(width, out_width):
+    rng = np.random.default_rng(width + out_width)
+    x = rng.integers(-3, 4, (2, 3, 4, width)).astype(np.float32)
+    x[rng.random(x.shape) < 0.02] = np.nan
+    samples = rng.random((2, 3, 2)).astype(np.float32)
+    expected = reference.fractional_max_pool2d(x, (2, 3), (3, out_width), return_indices=True,
+                                               _random_samples=samples)
+    for return_indices in (True, False):
+        result = cypool.fractional_max_pool2d(x, (2, 3), (3, out_width),
+                                              return_indices=return_indices,
+                                              _random_samples=samples)
+        if return_indices:
+            assert_same_array(result[0], expected[0])
+            assert_same_array(result[1], expected[1])
+        else:
+            assert_same_array(result, expected[0])
+
+
 @pytest.mark.parametrize("n_dims", N_DIMS)
 def test_thread_counts_agree(n_dims):
     rng = np.random.default_rng(10)
