@@ -223,8 +223,9 @@ kernel_size : int or tuple of {n} ints
 output_size : int or tuple of {n} ints, optional
     Output size; ``output + kernel_size - 1`` must be {relation} the input size on every
     axis (PyTorch's check{check_note}).
-output_ratio : float or tuple of {n} floats, optional
-    Used when ``output_size`` is None: ``output_size = int(L * ratio)`` per axis.
+output_ratio : float or tuple of {n} floats in (0, 1], optional
+    Used when ``output_size`` is None (and ignored otherwise, as in PyTorch):
+    ``output_size = int(L * ratio)`` per axis.
 return_indices : bool, default False
     Also return the argmax of each window.
 _random_samples : array_like, optional
@@ -233,7 +234,8 @@ _random_samples : array_like, optional
     {sample_order}.
 random_state : None, int or numpy.random.Generator, optional, keyword-only
     Where the samples come from when ``_random_samples`` is None: a seed or a generator
-    (which is advanced); None draws fresh ones. Not with ``_random_samples``.
+    (which is advanced), drawn as ``generator.random((N, C, {n}), dtype)`` (float16: random
+    multiples of 2**-11); None draws fresh ones. Not with ``_random_samples``.
 out : ndarray or (ndarray, ndarray), optional, keyword-only
     Where to write the result (a ``(values, indices)`` pair when ``return_indices``):
     C-contiguous, aligned, writeable, of the result's exact shape and dtype.
@@ -255,8 +257,9 @@ TypeError
 ValueError
     For a wrong number of dimensions, zero channel or spatial sizes, neither ``output_size``
     nor ``output_ratio``, an output that does not fit the input, samples of the wrong shape
-    or outside [0, 1), both ``_random_samples`` and ``random_state``, or an ``out`` of the
-    wrong shape or layout.
+    or outside [0, 1), both ``_random_samples`` and ``random_state``, a float16 axis too long
+    for float16 window arithmetic (``L - k`` above 65504), or an ``out`` of the wrong shape or
+    layout.
 
 Examples
 --------
