@@ -235,7 +235,9 @@ def _adaptive_avg_pool(n_dims, input, output_size, out, n_threads):
 
 
 def _adaptive_max_pool_backward(n_dims, grad_output, indices, input_shape, out, n_threads):
-    return _max_pool_backward(n_dims, grad_output, indices, input_shape, out, n_threads)
+    # Its forward returns C order: so does the gradient, whatever grad_output's layout.
+    return _max_pool_backward(n_dims, grad_output, indices, input_shape, out, n_threads,
+                              keeps_channels_last=False)
 
 
 def _adaptive_avg_pool_backward(n_dims, grad_output, input_shape, out, n_threads):

@@ -10,6 +10,7 @@ import math
 
 import numpy as np
 
+from . import _layout
 from ._shape import as_int
 
 # The dtypes the floating-point kernels are compiled for.
@@ -91,11 +92,16 @@ def kernel_array(array: np.ndarray) -> np.ndarray:
     return array if array.flags.aligned else array.copy()
 
 
-def as_kernel_indices(indices: np.ndarray) -> np.ndarray:
-    """Integer indices as a C-contiguous, aligned int64 or int32 array (others become int64;
-    values that do not fit wrap to negatives, which the kernel reports as out of range)."""
+def with_kernel_index_dtype(indices: np.ndarray) -> np.ndarray:
+    """Integer indices as int64 or int32, which the kernels take (others become int64; values
+    that do not fit wrap to negatives, which the kernels report as out of range)."""
     dtype = indices.dtype if indices.dtype in INDEX_DTYPES else INDEX_DTYPES[0]
-    return kernel_array(indices.astype(dtype, copy=False))
+    return indices.astype(dtype, copy=False)
+
+
+def as_kernel_indices(indices: np.ndarray) -> np.ndarray:
+    """Integer indices as a C-contiguous, aligned int64 or int32 array."""
+    return kernel_array(with_kernel_index_dtype(indices))
 
 
 def check_pooling_shape(name: str, shape: tuple[int, ...], n_dims: int) -> None:
@@ -139,22 +145,30 @@ def planes(array: np.ndarray, n_spatial: int) -> np.ndarray:
     return kernel_array(array).reshape(shape)
 
 
-def output_array(name: str, out, shape: tuple[int, ...], dtype: np.dtype, inputs=()) -> np.ndarray:
+def kernel_view(array: np.ndarray, n_spatial: int, channels_last: bool) -> np.ndarray:
+    """``array`` as the kernels of its layout read it: ``planes`` (NCHW kernels) or
+    ``_layout.images`` (channels-last kernels)."""
+    return _layout.images(array, n_spatial) if channels_last else planes(array, n_spatial)
+
+
+def output_array(name: str, out, shape: tuple[int, ...], dtype: np.dtype, inputs=(),
+                 channels_last: bool = False, n_dims: int = 0) -> np.ndarray:
     """The array an op writes: ``out`` after checks, or a new one.
 
-    ``out`` must be a writeable, C-contiguous, aligned ndarray of exactly ``shape`` and
-    ``dtype`` that shares no memory with any of ``inputs``.
+    ``out`` must be a writeable, aligned ndarray of exactly ``shape`` and ``dtype``, contiguous
+    in the result's layout (C order, or channels-last with ``n_dims`` spatial axes), that
+    shares no memory with any of ``inputs``.
     """
     if out is None:
-        return np.empty(shape, dtype=dtype)
+        return _layout.empty(shape, dtype, n_dims, channels_last)
     if not isinstance(out, np.ndarray):
         raise TypeError(f"{name} must be a numpy.ndarray, got {type(out).__name__}")
     if out.dtype != dtype:
         raise TypeError(f"{name} must have dtype {dtype}, got {out.dtype}")
     if out.shape != tuple(shape):
         raise ValueError(f"{name} must have shape {tuple(shape)}, got {out.shape}")
-    if not out.flags.c_contiguous:
-        raise ValueError(f"{name} must be C-contiguous")
+    if not _layout.is_contiguous(out, n_dims, channels_last):
+        raise ValueError(f"{name} must be {_layout.describe(channels_last)}")
     if not out.flags.aligned:
         raise ValueError(f"{name} must be aligned (its address a multiple of its item size)")
     if not out.flags.writeable:
@@ -166,17 +180,20 @@ def output_array(name: str, out, shape: tuple[int, ...], dtype: np.dtype, inputs
 
 
 def value_index_outputs(out, return_indices: bool, shape: tuple[int, ...], dtype: np.dtype,
-                        index_dtype: np.dtype, array: np.ndarray):
+                        index_dtype: np.dtype, array: np.ndarray, channels_last: bool = False,
+                        n_dims: int = 0):
     """(values, indices or None) for a max-pooling op: ``out`` (a ``(values, indices)`` pair
-    when ``return_indices``) after checks, or new arrays."""
+    when ``return_indices``) after checks, or new arrays, in the layout ``output_array``
+    describes."""
     if return_indices:
         if not (isinstance(out, (tuple, list)) and len(out) == 2) and out is not None:
             raise TypeError("out must be a (values, indices) pair when return_indices=True")
         values_out, indices_out = out if out is not None else (None, None)
     else:
         values_out, indices_out = out, None
-    values = output_array("out", values_out, shape, dtype, (array,))
+    values = output_array("out", values_out, shape, dtype, (array,), channels_last, n_dims)
     indices = None
     if return_indices:
-        indices = output_array("out", indices_out, shape, index_dtype, (array, values))
+        indices = output_array("out", indices_out, shape, index_dtype, (array, values),
+                               channels_last, n_dims)
     return values, indices

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import math
 
-from . import _arrays, _half
+import numpy as np
+
+from . import _arrays, _half, _layout
 from ._backend import kernels
 from ._shape import as_flag, check_divisor_override, pool_geometry
 from ._threads import check_n_threads, n_threads_for
@@ -34,11 +36,13 @@ Parameters
 ----------
 input : array_like, float16, float32 or float64
     Shape ``(N, C, {spatial})`` or unbatched ``(C, {spatial})``; N may be 0. Any memory
-    layout; never modified.
+    layout; never modified. A channels-last input (C the axis of smallest stride, as
+    ``x_nhwc.transpose(0, 3, 1, 2)``) is pooled where it lies and gives channels-last results.
 {parameters}
 out : ndarray, optional, keyword-only
-    Where to write the result: C-contiguous, aligned, writeable, of the result's exact shape
-    and dtype.
+    Where to write the result: aligned, writeable, of the result's exact shape and dtype,
+    C-contiguous or channels-last contiguous (its layout is the result's, whatever the
+    input's).
 n_threads : int, optional, keyword-only
     Threads to use; default (None) OpenMP's current maximum (``OMP_NUM_THREADS``, threadpoolctl).
 
@@ -74,13 +78,15 @@ Parameters
 ----------
 grad_output : array_like, float16, float32 or float64
     Gradient of the pooled output, shape ``(N, C, {out_spatial})`` or unbatched; it must be the
-    shape ``avg_pool{n}d`` gives for ``input_shape`` and these window arguments.
+    shape ``avg_pool{n}d`` gives for ``input_shape`` and these window arguments. A
+    channels-last ``grad_output`` gives a channels-last gradient (the input's layout, in
+    PyTorch's rule).
 input_shape : sequence of ints
     Shape of the pooled input.
 {parameters}
 out : ndarray, optional, keyword-only
-    Where to write the gradient: C-contiguous, aligned, writeable, ``input_shape``,
-    ``grad_output``'s dtype.
+    Where to write the gradient: aligned, writeable, ``input_shape``, ``grad_output``'s dtype,
+    C-contiguous or channels-last contiguous (its layout is the gradient's).
 n_threads : int, optional, keyword-only
     Threads to use; default (None) OpenMP's current maximum.
 
@@ -111,17 +117,12 @@ def _avg_pool(n_dims, input, kernel_size, stride, padding, ceil_mode, count_incl
                              ceil_mode)
     count_include_pad = as_flag("count_include_pad", count_include_pad)
     divisor = check_divisor_override(divisor_override)
+    channels_last = _layout.result_is_channels_last(array, out, n_dims)
     result = _arrays.output_array("out", out, array.shape[:-n_dims] + geometry.output_size,
-                                  array.dtype, (array,))
+                                  array.dtype, (array,), channels_last, n_dims)
     if result.size:
-        window = geometry.as_3d()
-        kernel_result = _half.kernel_output(result)
-        kernels.avg_pool_forward(
-            _arrays.planes(_half.widened(array), n_dims), _arrays.planes(kernel_result, n_dims),
-            window["kernel"], window["stride"], window["padding"], count_include_pad, divisor,
-            n_threads=n_threads_for(n_threads, result.size * math.prod(geometry.kernel)),
-        )
-        _half.narrow_into(result, kernel_result)
+        pool_into(n_dims, array, geometry, result, count_include_pad, divisor, n_threads,
+                  channels_last)
     return result
 
 
@@ -141,18 +142,61 @@ def _avg_pool_backward(n_dims, grad_output, input_shape, kernel_size, stride, pa
             f"grad_output must have shape {expected} (avg_pool{n_dims}d's output for "
             f"input_shape {shape}), got {gradient.shape}"
         )
-    grad_input = _arrays.output_array("out", out, shape, gradient.dtype, (gradient,))
-    if grad_input.size and gradient.dtype == _half.HALF:
+    # The gradient's layout is the input's (PyTorch's rule), or out's.
+    channels_last = _layout.result_is_channels_last(gradient, out, n_dims)
+    grad_input = _arrays.output_array("out", out, shape, gradient.dtype, (gradient,),
+                                      channels_last, n_dims)
+    if grad_input.size:
+        spread_into(n_dims, gradient, geometry, grad_input, count_include_pad, divisor,
+                    n_threads, channels_last)
+    return grad_input
+
+
+def pool_into(n_dims, array, geometry, result, count_include_pad, divisor, n_threads,
+              channels_last=False):
+    """Average-pool the checked ``array`` with ``geometry`` into the non-empty ``result``
+    (``divisor`` 0: none given), with the kernels of the given layout (``result`` must be
+    contiguous in it).
+
+    The kernels take ``geometry.padding`` only as the offset of the first window and clip taps
+    to ``array``, so cypool.dask pools a slice of a plane with it (with ``divisor=1`` for
+    window sums, as the divisor depends on the whole plane).
+    """
+    window = geometry.as_3d()
+    kernel_result = _half.kernel_output(result)
+    forward = kernels.avg_pool_forward_cl if channels_last else kernels.avg_pool_forward
+    forward(
+        _arrays.kernel_view(_half.widened(array), n_dims, channels_last),
+        _arrays.kernel_view(kernel_result, n_dims, channels_last),
+        window["kernel"], window["stride"], window["padding"], count_include_pad, divisor,
+        n_threads=n_threads_for(n_threads, result.size * math.prod(geometry.kernel)),
+    )
+    _half.narrow_into(result, kernel_result)
+
+
+def spread_into(n_dims, gradient, geometry, grad_input, count_include_pad, divisor,
+                n_threads, channels_last=False):
+    """The average-pool gradient of the checked ``gradient`` into the non-empty
+    ``grad_input`` (``divisor`` 0: none given), with the kernels of the given layout;
+    ``geometry.padding`` is the offset of the first window, as for ``pool_into``."""
+    if gradient.dtype == _half.HALF:
         _half.avg_pool_backward(gradient, grad_input, geometry, count_include_pad, divisor,
                                 n_dims)
-    elif grad_input.size:
-        window = geometry.as_3d()
+        return
+    window = geometry.as_3d()
+    n_threads = n_threads_for(n_threads, gradient.size * math.prod(geometry.kernel))
+    if channels_last:
+        # Room for one output pixel's shares per thread.
+        shares = np.empty((n_threads, grad_input.shape[-n_dims - 1]), gradient.dtype)
+        kernels.avg_pool_backward_cl(
+            _layout.images(gradient, n_dims), _layout.images(grad_input, n_dims), shares,
+            window["kernel"], window["stride"], window["padding"], count_include_pad, divisor,
+            n_threads=n_threads)
+    else:
         kernels.avg_pool_backward(
             _arrays.planes(gradient, n_dims), _arrays.planes(grad_input, n_dims),
             window["kernel"], window["stride"], window["padding"], count_include_pad, divisor,
-            n_threads=n_threads_for(n_threads, gradient.size * math.prod(geometry.kernel)),
-        )
-    return grad_input
+            n_threads=n_threads)
 
 
 def avg_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode=False,

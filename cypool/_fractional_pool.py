@@ -195,12 +195,14 @@ def fractional_max_pool3d(input, kernel_size, output_size=None, output_ratio=Non
 
 def fractional_max_pool2d_backward(grad_output, indices, input_shape, *, out=None,
                                    n_threads=None):
-    return _max_pool_backward(2, grad_output, indices, input_shape, out, n_threads)
+    return _max_pool_backward(2, grad_output, indices, input_shape, out, n_threads,
+                              keeps_channels_last=False)
 
 
 def fractional_max_pool3d_backward(grad_output, indices, input_shape, *, out=None,
                                    n_threads=None):
-    return _max_pool_backward(3, grad_output, indices, input_shape, out, n_threads)
+    return _max_pool_backward(3, grad_output, indices, input_shape, out, n_threads,
+                              keeps_channels_last=False)
 
 
 _FORWARD_DOC = """Fractional max pooling over the {n}-d spatial axes of ``input``, as ``torch.nn.functional.fractional_max_pool{n}d``.

@@ -267,7 +267,8 @@ def _global_max_pool_backward(n_dims, grad_output, indices, input_shape, out, n_
     _arrays.check_pooling_shape("grad_output", gradient.shape, n_dims)
     shape = _arrays.as_shape("input_shape", input_shape, gradient.ndim)
     _check_global_gradient(n_dims, gradient, shape)
-    return _max_pool_backward(n_dims, gradient, indices, shape, out, n_threads)
+    return _max_pool_backward(n_dims, gradient, indices, shape, out, n_threads,
+                              keeps_channels_last=False)
 
 
 def _global_avg_pool_backward(n_dims, grad_output, input_shape, out, n_threads):

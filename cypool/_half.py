@@ -24,7 +24,7 @@ def widened(array: np.ndarray) -> np.ndarray:
 
 def kernel_output(result: np.ndarray) -> np.ndarray:
     """Where a kernel writes ``result``: itself, or a float32 array to round into it."""
-    return np.empty(result.shape, np.float32) if result.dtype == HALF else result
+    return np.empty_like(result, np.float32) if result.dtype == HALF else result  # same layout
 
 
 def narrow_into(result: np.ndarray, kernel_result: np.ndarray) -> None:
@@ -44,10 +44,14 @@ def max_pool_backward(gradient: np.ndarray, indices: np.ndarray, grad_input: np.
     outside = int(np.count_nonzero((where < 0) | (where >= plane_size)))
     if outside:
         return outside
-    grad_input[...] = 0
+    # The scatter needs a flat view; a channels-last grad_input has none.
+    flat = grad_input if grad_input.flags.c_contiguous else np.empty(grad_input.shape, HALF)
+    flat[...] = 0
     targets = where + (np.arange(planes, dtype=np.int64) * plane_size)[:, None]
     # np.add.at adds in the order of its indices, unbuffered: repeated targets accumulate.
-    np.add.at(grad_input.reshape(-1), targets.reshape(-1), gradient.reshape(-1))
+    np.add.at(flat.reshape(-1), targets.reshape(-1), gradient.reshape(-1))
+    if flat is not grad_input:
+        grad_input[...] = flat
     return 0
 
 

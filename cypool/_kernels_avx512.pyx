@@ -8,4 +8,6 @@ include "_adaptive.pxi"
 
 include "_unpool.pxi"
 
+include "_channels_last.pxi"
+
 include "_fractional.pxi"

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import _adaptive_pool, _arrays, _avg_pool, _max_pool
+from . import _adaptive_pool, _arrays, _avg_pool, _layout, _max_pool
 from ._shape import (
     adaptive_output_size,
     as_flag,
@@ -71,6 +71,10 @@ class _PoolLayer:
             return None
         return kept
 
+    def _is_channels_last(self, array):
+        """Part of a buffer's key: results are stored in the layout of their input."""
+        return array.ndim > self.n_dims and _layout.is_channels_last(array, self.n_dims)
+
     def _keep(self, role: str, key, result):
         if self.reuse_buffers:
             self._buffers[role] = (key, result)
@@ -102,7 +106,7 @@ class _MaxLayer(_PoolLayer):
         input = _arrays.as_array("input", input)
         # Indices are needed for backward in training mode even if not returned.
         with_indices = self.training or self.return_indices
-        key = (input.shape, input.dtype, with_indices)
+        key = (input.shape, input.dtype, self._is_channels_last(input), with_indices)
         result = self._pool(input, with_indices, self._reusable("forward", key, (input,)))
         self._keep("forward", key, result)
         values, indices = result if with_indices else (result, None)
@@ -114,7 +118,8 @@ class _MaxLayer(_PoolLayer):
         """Gradient with respect to the last training-mode forward's input."""
         indices, input_shape = self._saved_for_backward()
         grad_output = _arrays.as_array("grad_output", grad_output)
-        key = (grad_output.shape, grad_output.dtype, input_shape)
+        key = (grad_output.shape, grad_output.dtype, self._is_channels_last(grad_output),
+               input_shape)
         grad_input = self._backward_function(
             grad_output, indices, input_shape, n_threads=self.n_threads,
             out=self._reusable("backward", key, (grad_output, indices)))
@@ -133,7 +138,7 @@ class _AvgLayer(_PoolLayer):
     def forward(self, input):
         """Average-pool ``input``."""
         input = _arrays.as_array("input", input)
-        key = (input.shape, input.dtype)
+        key = (input.shape, input.dtype, self._is_channels_last(input))
         result = self._pool(input, self._reusable("forward", key, (input,)))
         if self.training:
             self._saved = input.shape
@@ -143,7 +148,8 @@ class _AvgLayer(_PoolLayer):
         """Gradient with respect to the last training-mode forward's input."""
         input_shape = self._saved_for_backward()
         grad_output = _arrays.as_array("grad_output", grad_output)
-        key = (grad_output.shape, grad_output.dtype, input_shape)
+        key = (grad_output.shape, grad_output.dtype, self._is_channels_last(grad_output),
+               input_shape)
         grad_input = self._gradient(grad_output, input_shape,
                                     self._reusable("backward", key, (grad_output,)))
         return self._keep("backward", key, grad_input)

@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from . import _arrays, _half
+from . import _arrays, _half, _layout
 from ._backend import kernels
 from ._shape import as_flag, check_windows_hold_input, pool_geometry
 from ._threads import check_n_threads, n_threads_for
@@ -17,7 +17,8 @@ Parameters
 ----------
 input : array_like, float16, float32, float64 or integer (int8 to int64, uint8 to uint32)
     Shape ``(N, C, {spatial})`` or unbatched ``(C, {spatial})``; N may be 0. Any memory
-    layout; never modified.
+    layout; never modified. A channels-last input (C the axis of smallest stride, as
+    ``x_nhwc.transpose(0, 3, 1, 2)``) is pooled where it lies and gives channels-last results.
 kernel_size : int or tuple of {n} ints
     Window size.
 stride : int or tuple of {n} ints, optional
@@ -32,8 +33,9 @@ ceil_mode : bool, default False
 return_indices : bool, default False
     Also return the argmax of each window.
 out : ndarray or (ndarray, ndarray), optional, keyword-only
-    Where to write the result (a ``(values, indices)`` pair when ``return_indices``): C-contiguous,
-    aligned, writeable, of the result's exact shape and dtype.
+    Where to write the result (a ``(values, indices)`` pair when ``return_indices``): aligned,
+    writeable, of the result's exact shape and dtype, C-contiguous or channels-last
+    contiguous (its layout is the result's, whatever the input's).
 n_threads : int, optional, keyword-only
     Threads to use; default (None) OpenMP's current maximum (``OMP_NUM_THREADS``, threadpoolctl).
 index_dtype : {{numpy.int64, numpy.int32}}, default numpy.int64, keyword-only
@@ -74,15 +76,18 @@ contributions add up (in output raster order, as PyTorch does, so float sums rou
 Parameters
 ----------
 grad_output : array_like, float16, float32 or float64
-    Gradient of the pooled output, shape ``(N, C, {out_spatial})`` or unbatched.
+    Gradient of the pooled output, shape ``(N, C, {out_spatial})`` or unbatched. A
+    channels-last ``grad_output`` gives a channels-last gradient (the input's layout, in
+    PyTorch's rule).
 indices : array_like of integers (int64 and int32 are used as they are)
     The ``indices`` that ``max_pool{n}d(..., return_indices=True)`` returned; same shape as
     ``grad_output``; each must lie in ``[0, {plane_size})``.
 input_shape : sequence of ints
     Shape of the pooled input; must agree with ``grad_output`` on the batch and channel axes.
 out : ndarray, optional, keyword-only
-    Where to write the gradient: C-contiguous, aligned, writeable, ``input_shape``,
-    ``grad_output``'s dtype. Its contents are unspecified if an error is raised.
+    Where to write the gradient: aligned, writeable, ``input_shape``, ``grad_output``'s dtype,
+    C-contiguous or channels-last contiguous (its layout is the gradient's). Its contents are
+    unspecified if an error is raised.
 n_threads : int, optional, keyword-only
     Threads to use; default (None) OpenMP's current maximum.
 
@@ -117,27 +122,45 @@ def _max_pool(n_dims, input, kernel_size, stride, padding, dilation, ceil_mode,
     return_indices = as_flag("return_indices", return_indices)
     index_dtype = _arrays.as_index_dtype("index_dtype", index_dtype,
                                          math.prod(geometry.input_size))
+    channels_last = _layout.result_is_channels_last(array, out, n_dims)
     values, indices = _arrays.value_index_outputs(out, return_indices,
                                                   array.shape[:-n_dims] + geometry.output_size,
-                                                  array.dtype, index_dtype, array)
+                                                  array.dtype, index_dtype, array,
+                                                  channels_last, n_dims)
     if values.size:
-        window = geometry.as_3d()
-        n_threads = n_threads_for(n_threads, values.size * math.prod(geometry.kernel))
-        kernel_values = _half.kernel_output(values)
-        if indices is None:  # the values-only kernel moves less memory
-            kernels.max_pool_forward_values(_arrays.planes(_half.widened(array), n_dims),
-                                            _arrays.planes(kernel_values, n_dims), **window,
-                                            n_threads=n_threads)
-        else:
-            kernels.max_pool_forward(_arrays.planes(_half.widened(array), n_dims),
-                                     _arrays.planes(kernel_values, n_dims),
-                                     _arrays.planes(indices, n_dims), **window,
-                                     n_threads=n_threads)
-        _half.narrow_into(values, kernel_values)
+        pool_into(n_dims, array, geometry, values, indices, n_threads, channels_last)
     return (values, indices) if return_indices else values
 
 
-def _max_pool_backward(n_dims, grad_output, indices, input_shape, out, n_threads):
+def pool_into(n_dims, array, geometry, values, indices, n_threads, channels_last=False):
+    """Max-pool the checked ``array`` with ``geometry`` into ``values`` (and ``indices``, local
+    to ``array``'s planes, unless None), both of ``geometry.output_size`` and non-empty, with
+    the kernels of the given layout (``values`` and ``indices`` must be contiguous in it).
+
+    The kernels take ``geometry.padding`` only as the offset of the first window and clip taps
+    to ``array``: cypool.dask pools a slice of a plane with it (windows at the slice's edge
+    keep the taps that lie in the slice).
+    """
+    window = geometry.as_3d()
+    n_threads = n_threads_for(n_threads, values.size * math.prod(geometry.kernel))
+    kernel_values = _half.kernel_output(values)
+    source = _arrays.kernel_view(_half.widened(array), n_dims, channels_last)
+    target = _arrays.kernel_view(kernel_values, n_dims, channels_last)
+    if indices is None:  # the values-only kernel moves less memory
+        forward = (kernels.max_pool_forward_values_cl if channels_last
+                   else kernels.max_pool_forward_values)
+        forward(source, target, **window, n_threads=n_threads)
+    else:
+        forward = kernels.max_pool_forward_cl if channels_last else kernels.max_pool_forward
+        forward(source, target, _arrays.kernel_view(indices, n_dims, channels_last), **window,
+                n_threads=n_threads)
+    _half.narrow_into(values, kernel_values)
+
+
+def _max_pool_backward(n_dims, grad_output, indices, input_shape, out, n_threads,
+                       keeps_channels_last=True):
+    """The scatter of every max-pooling op's backward; ``keeps_channels_last=False`` (the ops
+    whose forwards return C order) gives C-order gradients for any ``grad_output``."""
     n_threads = check_n_threads(n_threads)
     gradient = _arrays.as_float_array("grad_output", grad_output, with_half=True)
     _arrays.check_pooling_shape("grad_output", gradient.shape, n_dims)
@@ -154,13 +177,25 @@ def _max_pool_backward(n_dims, grad_output, indices, input_shape, out, n_threads
             f"input_shape {shape} does not match grad_output {gradient.shape} on the batch "
             f"and channel axes"
         )
+    # The gradient's layout is the input's (PyTorch's rule), or out's.
+    channels_last = keeps_channels_last and _layout.result_is_channels_last(gradient, out,
+                                                                           n_dims)
     grad_input = _arrays.output_array("out", out, shape, gradient.dtype,
-                                      (gradient, index_array))
+                                      (gradient, index_array), channels_last, n_dims)
     if grad_input.size == 0:
         return grad_input
     plane_count = math.prod(shape[:-n_dims])
     if gradient.dtype == _half.HALF:
         out_of_range = _half.max_pool_backward(gradient, index_array, grad_input, n_dims)
+    elif channels_last:
+        image_count, channels = plane_count // shape[-n_dims - 1], shape[-n_dims - 1]
+        out_of_range = kernels.max_pool_backward_cl(
+            _layout.images(gradient, n_dims).reshape(image_count, -1, channels),
+            _layout.images(_arrays.with_kernel_index_dtype(index_array),
+                           n_dims).reshape(image_count, -1, channels),
+            _layout.images(grad_input, n_dims).reshape(image_count, -1, channels),
+            n_threads=n_threads_for(n_threads, grad_input.size),
+        )
     else:
         out_of_range = kernels.max_pool_backward(
             _arrays.kernel_array(gradient).reshape(plane_count, -1),

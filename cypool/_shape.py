@@ -5,6 +5,7 @@ Everything about window arithmetic lives here, in pure Python, so each rule is s
 
 from __future__ import annotations
 
+import functools
 import math
 import operator
 from dataclasses import dataclass
@@ -116,6 +117,23 @@ class Geometry:
         }
 
 
+def _argument_key(value):
+    """A hashable key for a size argument that tells apart what compares equal but validates
+    differently (1, True and 1.0); TypeError for an unhashable one."""
+    if isinstance(value, (tuple, list)):
+        return (list if isinstance(value, list) else tuple,
+                tuple(_argument_key(item) for item in value))
+    hash(value)
+    return (type(value), value)
+
+
+def _argument_from_key(key):
+    kind, value = key
+    if kind is list or kind is tuple:
+        return kind(_argument_from_key(item) for item in value)
+    return value
+
+
 def pool_geometry(
     input_size: tuple[int, ...],
     kernel_size,
@@ -129,7 +147,25 @@ def pool_geometry(
     ``stride=None`` (or an empty sequence, as ``torch.nn.functional`` allows) means
     ``stride = kernel_size``. Raises ValueError naming the argument for non-positive sizes,
     padding above half the kernel, and an output smaller than 1; TypeError for non-integers.
+
+    Valid geometries are cached: a training loop calls with the same arguments every step, and
+    the checks cost more than pooling a small array does.
     """
+    arguments = (input_size, kernel_size, stride, padding, dilation, ceil_mode)
+    try:
+        return _cached_geometry(tuple(_argument_key(argument) for argument in arguments))
+    except (TypeError, ValueError):
+        # Unhashable arguments (arrays), or invalid ones: check the caller's own values, so
+        # that an error message shows them as given.
+        return _checked_geometry(*arguments)
+
+
+@functools.lru_cache(maxsize=256)
+def _cached_geometry(key) -> Geometry:
+    return _checked_geometry(*(_argument_from_key(item) for item in key))
+
+
+def _checked_geometry(input_size, kernel_size, stride, padding, dilation, ceil_mode) -> Geometry:
     n_dims = len(input_size)
     kernel = as_size_tuple("kernel_size", kernel_size, n_dims)
     strides = as_stride(stride, kernel)

@@ -154,7 +154,7 @@ def _user_form(draw, values, allow_none_for=None):
 
 @st.composite
 def pool_cases(draw, n_dims, kind, max_spatial=9, dtypes=DTYPES, layouts=LAYOUTS,
-               value_modes=VALUE_MODES, max_batch=3, batched=None):
+               value_modes=VALUE_MODES, max_batch=3, batched=None, max_channels=3):
     """A valid pooling problem of ``kind`` ("max" or "avg") over ``n_dims`` spatial dims."""
     kernel_size = tuple(draw(st.integers(1, 4)) for _ in range(n_dims))
     stride = tuple(draw(st.integers(1, 4)) for _ in range(n_dims))
@@ -177,7 +177,7 @@ def pool_cases(draw, n_dims, kind, max_spatial=9, dtypes=DTYPES, layouts=LAYOUTS
 
     if batched is None:
         batched = draw(st.booleans())
-    channels = draw(st.integers(1, 3))
+    channels = draw(st.integers(1, max_channels))
     lead = (draw(st.integers(0, max_batch)), channels) if batched else (channels,)
     dtype = draw(st.sampled_from(dtypes))
     mode = draw(st.sampled_from(value_modes))

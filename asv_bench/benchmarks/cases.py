@@ -23,6 +23,14 @@ CASES = {
     "odd_ceil_avg": ("avg", (16, 64, 57, 43), 3, 2, 1, {"ceil_mode": True}),
     "float64_avg": ("avg", (16, 64, 56, 56), 2, 2, 0, {"dtype": np.float64}),
     "volume_3d_avg": ("avg", (4, 32, 32, 64, 64), 2, 2, 0, {}),
+    # Channels-last memory (NHWC arrays viewed as NCHW), pooled in place; N = 1 is the case
+    # PyTorch's channels-last backward runs on one thread.
+    "resnet_stem_cl": ("max", (32, 64, 112, 112), 3, 2, 1, {"channels_last": True}),
+    "small_batch_cl": ("max", (1, 64, 56, 56), 2, 2, 0, {"channels_last": True}),
+    "image_3x3_cl": ("max", (1, 64, 112, 112), 3, 2, 1, {"channels_last": True}),
+    "densenet_transition_cl": ("avg", (32, 256, 28, 28), 2, 2, 0, {"channels_last": True}),
+    "image_avg_cl": ("avg", (1, 64, 112, 112), 3, 2, 1, {"channels_last": True}),
+    "volume_3d_cl": ("max", (2, 32, 16, 32, 32), 2, 2, 0, {"channels_last": True}),
 }
 
 MAX_CASES = [name for name, case in CASES.items() if case[0] == "max"]
@@ -37,6 +45,8 @@ def make_case(name):
     dtype = extra.pop("dtype", np.float32)
     # Uniform values are as hard as any for these kernels and much quicker to draw.
     x = np.random.default_rng(0).random(shape, dtype=dtype)
+    if extra.pop("channels_last", False):
+        x = np.moveaxis(np.ascontiguousarray(np.moveaxis(x, 1, -1)), -1, 1)
     window = {"kernel_size": kernel_size, "stride": stride, "padding": padding}
     return x, len(shape) - 2, window, extra
 

@@ -1,0 +1,431 @@
+# Channels-last kernels for max and average pooling: one source for every dtype and ISA level
+# (included by each cypool/_kernels_<level>.pyx after _kernels.pxi, whose Window, tap and
+# divisor helpers it shares).
+#
+# Arrays are C-contiguous (images, D, H, W, C): the C values of one pixel are contiguous, so the
+# innermost loop of every kernel runs over the channels, which vectorises for any window shape,
+# and an NHWC image (the layout of decoded pictures and of `x.transpose(0, 3, 1, 2)`) is pooled
+# where it lies. Taps, sums and scatters run in the same order as in the NCHW kernels (PyTorch's
+# order), so the results and indices are identical to theirs, bit for bit.
+
+from cython.parallel cimport parallel, threadid
+
+
+cdef enum:
+    # Channels whose running maxima (or sums) stay in registers over all the taps of a
+    # window: each tap loads the block once, and the window stores it once. (At 16 or fewer
+    # the compiler unrolls the block loop into scalar code instead of vectorising it.)
+    CHANNEL_BLOCK = 32
+    # Windows of at most this many real taps are pooled a tap at a time over all the channels
+    # instead (in the output): a block's loop control per tap then costs more than the
+    # registers save (2x2 windows measured about 1.5x faster this way, 3x3 ones slower).
+    STREAMED_TAPS = 4
+
+
+cdef struct PixelTaps:
+    # A window's real taps, per axis (depth, height, width): its start (negative where it
+    # covers padding) and the tap range [first, stop) that lies inside the input; and how many
+    # real taps there are.
+    Py_ssize_t start[3]
+    Py_ssize_t first[3]
+    Py_ssize_t stop[3]
+    Py_ssize_t count
+
+
+cdef inline void pixel_taps(const Window* w, Py_ssize_t od, Py_ssize_t oh, Py_ssize_t ow,
+                            PixelTaps* taps) noexcept nogil:
+    cdef Py_ssize_t axis
+    cdef Py_ssize_t out_position[3]
+    out_position[0] = od
+    out_position[1] = oh
+    out_position[2] = ow
+    for axis in range(3):
+        taps.start[axis] = out_position[axis] * w.stride[axis] - w.padding[axis]
+        valid_taps(taps.start[axis], w.in_size[axis], w.kernel[axis], w.dilation[axis],
+                   &taps.first[axis], &taps.stop[axis])
+    taps.count = ((taps.stop[0] - taps.first[0]) * (taps.stop[1] - taps.first[1])
+                  * (taps.stop[2] - taps.first[2]))
+
+
+cdef inline Py_ssize_t tap_position(const Window* w, const PixelTaps* taps, Py_ssize_t kd,
+                                    Py_ssize_t kh, Py_ssize_t kw) noexcept nogil:
+    return plane_position(w, taps.start[0], kd, taps.start[1], kh, taps.start[2], kw)
+
+
+cdef inline void max_block_cl(const max_value_t* image, max_value_t* values, index_t* indices,
+                              const Window* w, const PixelTaps* taps, Py_ssize_t channels,
+                              bint with_indices) noexcept nogil:
+    """CHANNEL_BLOCK channels of one output pixel, their running maxima in local arrays (the
+    compiler keeps them in vector registers). Taps in raster order from the first real one
+    (PyTorch's rule, see max_point); visiting that one twice changes nothing.
+
+    The argmaxes are tracked as int32 offsets from the first tap (the caller checks that the
+    window spans less than 2**31 positions): 32-bit lanes select as cheaply as float32 ones,
+    and they are widened once per window."""
+    cdef max_value_t best[CHANNEL_BLOCK]
+    cdef int32_t where[CHANNEL_BLOCK]
+    cdef Py_ssize_t kd, kh, kw, c, base, position
+    cdef int32_t offset
+    cdef const max_value_t* pixel
+    cdef max_value_t value
+    cdef bint take
+    base = tap_position(w, taps, taps.first[0], taps.first[1], taps.first[2])
+    for c in range(CHANNEL_BLOCK):
+        best[c] = image[base * channels + c]
+        where[c] = 0
+    for kd in range(taps.first[0], taps.stop[0]):
+        for kh in range(taps.first[1], taps.stop[1]):
+            for kw in range(taps.first[2], taps.stop[2]):
+                position = tap_position(w, taps, kd, kh, kw)
+                pixel = image + position * channels
+                offset = <int32_t>(position - base)
+                for c in range(CHANNEL_BLOCK):
+                    value = pixel[c]
+                    take = max_takes(value, best[c])
+                    best[c] = value if take else best[c]
+                    if with_indices:
+                        where[c] = offset if take else where[c]
+    for c in range(CHANNEL_BLOCK):
+        values[c] = best[c]
+        if with_indices:
+            indices[c] = <index_t>(base + where[c])
+
+
+cdef inline void max_tail_cl(const max_value_t* image, max_value_t* values, index_t* indices,
+                             const Window* w, const PixelTaps* taps, Py_ssize_t channels,
+                             Py_ssize_t count, bint with_indices) noexcept nogil:
+    """`count` channels of one output pixel (those after the last whole CHANNEL_BLOCK, or all
+    of them when max_block_cl is not used): the same rule, with the running maxima in the
+    output, a tap at a time."""
+    cdef Py_ssize_t kd, kh, kw, c, position
+    cdef const max_value_t* pixel
+    cdef max_value_t value
+    cdef bint take
+    position = tap_position(w, taps, taps.first[0], taps.first[1], taps.first[2])
+    for c in range(count):
+        values[c] = image[position * channels + c]
+        if with_indices:
+            indices[c] = <index_t>position
+    for kd in range(taps.first[0], taps.stop[0]):
+        for kh in range(taps.first[1], taps.stop[1]):
+            for kw in range(taps.first[2], taps.stop[2]):
+                position = tap_position(w, taps, kd, kh, kw)
+                pixel = image + position * channels
+                for c in range(count):
+                    value = pixel[c]
+                    take = max_takes(value, values[c])
+                    values[c] = value if take else values[c]
+                    if with_indices:
+                        indices[c] = <index_t>position if take else indices[c]
+
+
+cdef inline void max_pixel_cl(const max_value_t* image, max_value_t* values, index_t* indices,
+                              const Window* w, Py_ssize_t channels, Py_ssize_t od,
+                              Py_ssize_t oh, Py_ssize_t ow, bint with_indices) noexcept nogil:
+    """Output pixel (od, oh, ow) of one image: `values` and `indices` point at its C outputs."""
+    cdef PixelTaps taps
+    cdef Py_ssize_t c = 0, blocked = channels - channels % CHANNEL_BLOCK, span
+    pixel_taps(w, od, oh, ow, &taps)
+    span = (tap_position(w, &taps, taps.stop[0] - 1, taps.stop[1] - 1, taps.stop[2] - 1)
+            - tap_position(w, &taps, taps.first[0], taps.first[1], taps.first[2]))
+    if taps.count <= STREAMED_TAPS or span >= (<Py_ssize_t>1) << 31:
+        blocked = 0  # a small window, or too wide for max_block_cl's int32 offsets
+    while c < blocked:
+        max_block_cl(image + c, values + c, (indices + c) if with_indices else NULL, w, &taps,
+                     channels, with_indices)
+        c = c + CHANNEL_BLOCK
+    if c < channels:
+        max_tail_cl(image + c, values + c, (indices + c) if with_indices else NULL, w, &taps,
+                    channels, channels - c, with_indices)
+
+
+cdef inline void max_row_cl(const max_value_t* image, max_value_t* values, index_t* indices,
+                            const Window* w, Py_ssize_t channels, Py_ssize_t od,
+                            Py_ssize_t oh) noexcept nogil:
+    """Output row (od, oh) of one image; `indices` may be NULL (values only)."""
+    cdef Py_ssize_t ow, offset
+    for ow in range(w.out_size[2]):
+        offset = ow * channels
+        if indices != NULL:
+            max_pixel_cl(image, values + offset, indices + offset, w, channels, od, oh, ow,
+                         True)
+        else:
+            max_pixel_cl(image, values + offset, indices, w, channels, od, oh, ow, False)
+
+
+cdef void max_pool_rows_cl(const max_value_t* input, max_value_t* values, index_t* indices,
+                           const Window* w, Py_ssize_t n_images, Py_ssize_t channels,
+                           int n_threads) noexcept nogil:
+    """Every output row (image, od, oh) of every image, one row per parallel task (a row holds
+    out_width * channels elements); `indices` may be NULL (values only). The rows' locals
+    live in max_row_cl: prange would share a variable only written through a pointer."""
+    cdef Py_ssize_t image_size = w.in_size[0] * w.in_size[1] * w.in_size[2] * channels
+    cdef Py_ssize_t row_size = w.out_size[2] * channels
+    cdef Py_ssize_t n_rows = n_images * w.out_size[0] * w.out_size[1]
+    cdef Py_ssize_t row, image
+    for row in prange(n_rows, schedule="static", num_threads=n_threads):
+        image = row // (w.out_size[1] * w.out_size[0])
+        max_row_cl(input + image * image_size, values + row * row_size,
+                   (indices + row * row_size) if indices != NULL else NULL, w, channels,
+                   (row // w.out_size[1]) % w.out_size[0], row % w.out_size[1])
+
+
+def max_pool_forward_cl(const max_value_t[:, :, :, :, ::1] input,
+                        max_value_t[:, :, :, :, ::1] values_out,
+                        index_t[:, :, :, :, ::1] indices_out,
+                        tuple kernel, tuple stride, tuple padding, tuple dilation,
+                        int n_threads):
+    """Max pooling with argmax, channels-last: (images, D, H, W, C) -> (images, OD, OH, OW, C);
+    indices are positions in the (D, H, W) plane, as for NCHW."""
+    cdef Window w = make_window(tuple(input.shape)[1:4], tuple(values_out.shape)[1:4],
+                                kernel, stride, padding, dilation)
+    with nogil:
+        max_pool_rows_cl(&input[0, 0, 0, 0, 0], &values_out[0, 0, 0, 0, 0],
+                         &indices_out[0, 0, 0, 0, 0], &w, input.shape[0], input.shape[4],
+                         n_threads)
+
+
+def max_pool_forward_values_cl(const max_value_t[:, :, :, :, ::1] input,
+                               max_value_t[:, :, :, :, ::1] values_out,
+                               tuple kernel, tuple stride, tuple padding, tuple dilation,
+                               int n_threads):
+    """max_pool_forward_cl without the argmax."""
+    cdef Window w = make_window(tuple(input.shape)[1:4], tuple(values_out.shape)[1:4],
+                                kernel, stride, padding, dilation)
+    with nogil:
+        max_pool_rows_cl(&input[0, 0, 0, 0, 0], &values_out[0, 0, 0, 0, 0], <int64_t*>NULL,
+                         &w, input.shape[0], input.shape[4], n_threads)
+
+
+# Max pooling backward, channels-last: grad_input[image][indices[o, c], c] += grad_output[o, c],
+# outputs o in raster order (as the NCHW scatter). A task is one image and a block of channels:
+# the blocks split the channels when there are fewer images than threads (PyTorch runs one
+# thread per image here, so a single image gets one thread), and they are whole cache lines, so
+# that no two threads write the same line.
+
+cdef enum:
+    CACHE_LINE_BYTES = 64
+
+
+cdef inline Py_ssize_t max_backward_block_cl(const floating* grad_output,
+                                             const index_t* indices, floating* grad_input,
+                                             Py_ssize_t out_pixels, Py_ssize_t in_pixels,
+                                             Py_ssize_t channels, Py_ssize_t first,
+                                             Py_ssize_t stop) noexcept nogil:
+    cdef Py_ssize_t o, p, c, target, out_of_range = 0
+    for p in range(in_pixels):
+        for c in range(first, stop):
+            grad_input[p * channels + c] = 0
+    for o in range(out_pixels):
+        for c in range(first, stop):
+            target = indices[o * channels + c]
+            if target < 0 or target >= in_pixels:
+                out_of_range += 1
+            else:
+                grad_input[target * channels + c] += grad_output[o * channels + c]
+    return out_of_range
+
+
+def max_pool_backward_cl(const floating[:, :, ::1] grad_output, const index_t[:, :, ::1] indices,
+                         floating[:, :, ::1] grad_input, int n_threads):
+    """Scatter (images, out_pixels, C) gradients into (images, in_pixels, C); returns the
+    number of indices that fell outside the plane (those are skipped)."""
+    cdef Py_ssize_t n_images = grad_input.shape[0], channels = grad_input.shape[2]
+    cdef Py_ssize_t line = CACHE_LINE_BYTES // sizeof(floating)
+    cdef Py_ssize_t blocks_per_image = 1, block, task, image, first, out_of_range = 0
+    if n_images < n_threads:
+        blocks_per_image = (n_threads + n_images - 1) // n_images
+    # Channels per block: whole cache lines, and no more blocks than that allows.
+    block = (channels + blocks_per_image - 1) // blocks_per_image
+    block = (block + line - 1) // line * line
+    blocks_per_image = (channels + block - 1) // block
+    for task in prange(n_images * blocks_per_image, schedule="static", nogil=True,
+                       num_threads=n_threads):
+        image = task // blocks_per_image
+        first = (task % blocks_per_image) * block
+        out_of_range += max_backward_block_cl(
+            &grad_output[image, 0, 0], &indices[image, 0, 0], &grad_input[image, 0, 0],
+            grad_output.shape[1], grad_input.shape[1], channels, first,
+            min(first + block, channels))
+    return out_of_range
+
+
+# Average pooling, channels-last. Forward: each output pixel sums its taps from +0 in raster
+# order, then one true division (the NCHW rule). Backward: a gather over input rows, as the NCHW
+# kernel: each input row sums the shares grad_output[o] / divisor(o) of the outputs covering it
+# in output raster order.
+
+cdef inline Py_ssize_t avg_divisor_cl(const Window* w, const PixelTaps* taps,
+                                      bint count_include_pad,
+                                      Py_ssize_t divisor_override) noexcept nogil:
+    """The divisor of one window (PyTorch's rule, see axis_count)."""
+    cdef Py_ssize_t axis, divisor = 1
+    if divisor_override > 0:
+        return divisor_override
+    for axis in range(3):
+        divisor *= axis_count(taps.start[axis], w.in_size[axis], w.kernel[axis],
+                              w.padding[axis], count_include_pad)
+    return divisor
+
+
+cdef inline void avg_block_cl(const floating* image, floating* out, const Window* w,
+                              const PixelTaps* taps, Py_ssize_t channels,
+                              floating divisor) noexcept nogil:
+    """CHANNEL_BLOCK channels of one output pixel, their sums in a local array (kept in
+    vector registers): from +0, taps in raster order, then one division."""
+    cdef floating total[CHANNEL_BLOCK]
+    cdef Py_ssize_t kd, kh, kw, c
+    cdef const floating* pixel
+    for c in range(CHANNEL_BLOCK):
+        total[c] = 0
+    for kd in range(taps.first[0], taps.stop[0]):
+        for kh in range(taps.first[1], taps.stop[1]):
+            for kw in range(taps.first[2], taps.stop[2]):
+                pixel = image + tap_position(w, taps, kd, kh, kw) * channels
+                for c in range(CHANNEL_BLOCK):
+                    total[c] = total[c] + pixel[c]
+    for c in range(CHANNEL_BLOCK):
+        out[c] = total[c] / divisor
+
+
+cdef inline void avg_tail_cl(const floating* image, floating* out, const Window* w,
+                             const PixelTaps* taps, Py_ssize_t channels, Py_ssize_t count,
+                             floating divisor) noexcept nogil:
+    """`count` channels of one output pixel (those after the last whole CHANNEL_BLOCK, or all
+    of them for a small window), summed in the output, a tap at a time."""
+    cdef Py_ssize_t kd, kh, kw, c
+    cdef const floating* pixel
+    for c in range(count):
+        out[c] = 0
+    for kd in range(taps.first[0], taps.stop[0]):
+        for kh in range(taps.first[1], taps.stop[1]):
+            for kw in range(taps.first[2], taps.stop[2]):
+                pixel = image + tap_position(w, taps, kd, kh, kw) * channels
+                for c in range(count):
+                    out[c] = out[c] + pixel[c]
+    for c in range(count):
+        out[c] = out[c] / divisor
+
+
+cdef inline void avg_pixel_cl(const floating* image, floating* out, const Window* w,
+                              Py_ssize_t channels, Py_ssize_t od, Py_ssize_t oh, Py_ssize_t ow,
+                              bint count_include_pad, Py_ssize_t divisor_override) noexcept nogil:
+    """Output pixel (od, oh, ow) of one image: `out` points at its C outputs."""
+    cdef PixelTaps taps
+    cdef Py_ssize_t c = 0, blocked = channels - channels % CHANNEL_BLOCK
+    cdef floating divisor
+    pixel_taps(w, od, oh, ow, &taps)
+    divisor = <floating>avg_divisor_cl(w, &taps, count_include_pad, divisor_override)
+    if taps.count <= STREAMED_TAPS:
+        blocked = 0
+    while c < blocked:
+        avg_block_cl(image + c, out + c, w, &taps, channels, divisor)
+        c = c + CHANNEL_BLOCK
+    if c < channels:
+        avg_tail_cl(image + c, out + c, w, &taps, channels, channels - c, divisor)
+
+
+cdef inline void avg_row_cl(const floating* image, floating* out, const Window* w,
+                            Py_ssize_t channels, Py_ssize_t od, Py_ssize_t oh,
+                            bint count_include_pad, Py_ssize_t divisor_override) noexcept nogil:
+    """Output row (od, oh) of one image."""
+    cdef Py_ssize_t ow
+    for ow in range(w.out_size[2]):
+        avg_pixel_cl(image, out + ow * channels, w, channels, od, oh, ow, count_include_pad,
+                     divisor_override)
+
+
+cdef void avg_pool_rows_cl(const floating* input, floating* out, const Window* w,
+                           Py_ssize_t n_images, Py_ssize_t channels, bint count_include_pad,
+                           Py_ssize_t divisor_override, int n_threads) noexcept nogil:
+    """Every output row (image, od, oh), one row per parallel task (locals in avg_row_cl)."""
+    cdef Py_ssize_t image_size = w.in_size[0] * w.in_size[1] * w.in_size[2] * channels
+    cdef Py_ssize_t n_rows = n_images * w.out_size[0] * w.out_size[1]
+    cdef Py_ssize_t row, image
+    for row in prange(n_rows, schedule="static", num_threads=n_threads):
+        image = row // (w.out_size[1] * w.out_size[0])
+        avg_row_cl(input + image * image_size, out + row * w.out_size[2] * channels, w,
+                   channels, (row // w.out_size[1]) % w.out_size[0], row % w.out_size[1],
+                   count_include_pad, divisor_override)
+
+
+def avg_pool_forward_cl(const floating[:, :, :, :, ::1] input,
+                        floating[:, :, :, :, ::1] out, tuple kernel, tuple stride,
+                        tuple padding, bint count_include_pad, Py_ssize_t divisor_override,
+                        int n_threads):
+    """Average pooling, channels-last: (images, D, H, W, C) -> (images, OD, OH, OW, C);
+    divisor_override <= 0 means none."""
+    cdef Window w = make_window(tuple(input.shape)[1:4], tuple(out.shape)[1:4],
+                                kernel, stride, padding, (1, 1, 1))
+    with nogil:
+        avg_pool_rows_cl(&input[0, 0, 0, 0, 0], &out[0, 0, 0, 0, 0], &w, input.shape[0],
+                         input.shape[4], count_include_pad, divisor_override, n_threads)
+
+
+cdef inline void avg_backward_row_cl(const floating* grad_image, floating* grad_row,
+                                     floating* shares, const Window* w, Py_ssize_t channels,
+                                     Py_ssize_t id, Py_ssize_t ih, bint count_include_pad,
+                                     Py_ssize_t divisor_override) noexcept nogil:
+    """Input row (id, ih) of one image; `shares` is room for one output pixel's C shares
+    (each is computed once per output pixel, then added to every tap of its window)."""
+    cdef Py_ssize_t od_first, od_stop, oh_first, oh_stop, od, oh, ow, iw, c
+    cdef Py_ssize_t w_start, w_first, w_stop, row_divisor, divisor
+    cdef const floating* grad_pixel
+    cdef floating* target
+    cdef floating divide_by
+    for c in range(w.in_size[2] * channels):
+        grad_row[c] = 0
+    covering_outputs(id, w.kernel[0], w.stride[0], w.padding[0], w.out_size[0],
+                     &od_first, &od_stop)
+    covering_outputs(ih, w.kernel[1], w.stride[1], w.padding[1], w.out_size[1],
+                     &oh_first, &oh_stop)
+    for od in range(od_first, od_stop):
+        for oh in range(oh_first, oh_stop):
+            row_divisor = (axis_count(od * w.stride[0] - w.padding[0], w.in_size[0],
+                                      w.kernel[0], w.padding[0], count_include_pad)
+                           * axis_count(oh * w.stride[1] - w.padding[1], w.in_size[1],
+                                        w.kernel[1], w.padding[1], count_include_pad))
+            for ow in range(w.out_size[2]):
+                w_start = ow * w.stride[2] - w.padding[2]
+                valid_taps(w_start, w.in_size[2], w.kernel[2], 1, &w_first, &w_stop)
+                if divisor_override > 0:
+                    divisor = divisor_override
+                else:
+                    divisor = row_divisor * axis_count(w_start, w.in_size[2], w.kernel[2],
+                                                       w.padding[2], count_include_pad)
+                divide_by = <floating>divisor
+                grad_pixel = grad_image + ((od * w.out_size[1] + oh) * w.out_size[2]
+                                           + ow) * channels
+                for c in range(channels):
+                    shares[c] = grad_pixel[c] / divide_by
+                for iw in range(w_start + w_first, w_start + w_stop):
+                    target = grad_row + iw * channels
+                    for c in range(channels):
+                        target[c] = target[c] + shares[c]
+
+
+def avg_pool_backward_cl(const floating[:, :, :, :, ::1] grad_output,
+                         floating[:, :, :, :, ::1] grad_input, floating[:, ::1] shares,
+                         tuple kernel, tuple stride, tuple padding, bint count_include_pad,
+                         Py_ssize_t divisor_override, int n_threads):
+    """Gradient of channels-last average pooling: (images, OD, OH, OW, C) ->
+    (images, D, H, W, C). `shares` is scratch room, one row of C per thread (n_threads rows)."""
+    cdef Window w = make_window(tuple(grad_input.shape)[1:4], tuple(grad_output.shape)[1:4],
+                                kernel, stride, padding, (1, 1, 1))
+    cdef Py_ssize_t channels = grad_input.shape[4]
+    cdef Py_ssize_t out_image_size = (w.out_size[0] * w.out_size[1] * w.out_size[2]
+                                      * channels)
+    cdef Py_ssize_t n_rows = grad_input.shape[0] * w.in_size[0] * w.in_size[1]
+    cdef Py_ssize_t row, image, id, ih
+    cdef const floating* grad_output_start = &grad_output[0, 0, 0, 0, 0]
+    cdef floating* grad_input_start = &grad_input[0, 0, 0, 0, 0]
+    cdef floating* shares_start = &shares[0, 0]
+    with nogil, parallel(num_threads=n_threads):
+        for row in prange(n_rows, schedule="static"):
+            ih = row % w.in_size[1]
+            id = (row // w.in_size[1]) % w.in_size[0]
+            image = row // (w.in_size[1] * w.in_size[0])
+            avg_backward_row_cl(grad_output_start + image * out_image_size,
+                                grad_input_start + row * w.in_size[2] * channels,
+                                shares_start + threadid() * channels, &w, channels, id, ih,
+                                count_include_pad, divisor_override)

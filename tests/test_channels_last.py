@@ -1,0 +1,233 @@
+"""Channels-last inputs (the channel axis innermost in memory, as ``x_nhwc.transpose(0, 3, 1, 2)``
+gives): pooled by the channels-last kernels, with the reference's values and indices, results
+stored channels-last (PyTorch's rule), and gradients in the layout of ``grad_output``."""
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import cypool
+from cypool import _layout
+from strategies import api, assert_same_array, make_values, pool_cases, ref, with_layout
+
+INTEGER_DTYPES = (np.uint8, np.int16, np.int64)
+
+
+def channels_last(array, n_dims=2):
+    """``array`` (batched or not) with its channel axis innermost in memory."""
+    return with_layout(array, "channels_last", channel_axis=array.ndim - n_dims - 1)
+
+
+def is_stored_channels_last(array, n_dims):
+    return _layout.is_contiguous(array, n_dims, channels_last=True)
+
+
+def assert_layout_follows(result, source, n_dims):
+    """``result`` is channels-last as ``source`` (the input, or grad_output for a backward);
+    but a ``source`` of one channel or one pixel is both layouts at once, and the result is
+    then in C order."""
+    if _layout.is_channels_last(source, n_dims):
+        assert is_stored_channels_last(result, n_dims)
+    else:
+        assert result.flags.c_contiguous
+
+
+def cl_case(n_dims, kind, dtypes=(np.float32, np.float64)):
+    # Up to 40 channels: the channel loops' vector bodies and remainders.
+    return pool_cases(n_dims, kind, max_spatial=8, dtypes=dtypes, layouts=("channels_last",),
+                      max_channels=40)
+
+
+@pytest.mark.parametrize("n_dims", [1, 2, 3])
+@given(data=st.data())
+def test_max_pool_forward(n_dims, data):
+    case = data.draw(cl_case(n_dims, "max"), label="case")
+    index_dtype = data.draw(st.sampled_from([np.int64, np.int32]), label="index_dtype")
+    before = case.x.copy()
+    values, indices = api("max_pool", n_dims)(case.x, **case.kwargs, return_indices=True,
+                                              index_dtype=index_dtype)
+    expected_values, expected_indices = ref("max_pool", n_dims)(case.x, **case.kwargs,
+                                                                return_indices=True)
+    assert_same_array(values, expected_values)
+    assert_same_array(indices, expected_indices.astype(index_dtype))
+    assert_same_array(api("max_pool", n_dims)(case.x, **case.kwargs), expected_values)
+    assert_layout_follows(values, case.x, n_dims)
+    assert_layout_follows(indices, case.x, n_dims)
+    assert_same_array(case.x, before)
+
+
+@pytest.mark.parametrize("n_dims", [1, 2, 3])
+@given(data=st.data())
+def test_max_pool_backward(n_dims, data):
+    case = data.draw(cl_case(n_dims, "max"), label="case")
+    _, indices = ref("max_pool", n_dims)(case.x, **case.kwargs, return_indices=True)
+    seed = data.draw(st.integers(0, 2**32 - 1), label="seed")
+    grad = channels_last(make_values(indices.shape, case.x.dtype, "normal", seed), n_dims)
+    index_layout = data.draw(st.sampled_from(["channels_last", "C"]), label="index_layout")
+    indices = with_layout(indices, index_layout, channel_axis=indices.ndim - n_dims - 1)
+    result = api("max_pool", n_dims, "_backward")(grad, indices, case.x.shape)
+    assert_same_array(result, ref("max_pool", n_dims, "_backward")(grad, indices, case.x.shape))
+    assert_layout_follows(result, grad, n_dims)
+
+
+@pytest.mark.parametrize("n_dims", [1, 2, 3])
+@given(data=st.data())
+def test_avg_pool_forward_and_backward(n_dims, data):
+    case = data.draw(cl_case(n_dims, "avg"), label="case")
+    before = case.x.copy()
+    result = api("avg_pool", n_dims)(case.x, **case.kwargs)
+    assert_same_array(result, ref("avg_pool", n_dims)(case.x, **case.kwargs))
+    assert_layout_follows(result, case.x, n_dims)
+    assert_same_array(case.x, before)
+
+    seed = data.draw(st.integers(0, 2**32 - 1), label="seed")
+    grad = channels_last(make_values(result.shape, case.x.dtype, "normal", seed), n_dims)
+    kwargs = case.backward_kwargs()
+    grad_input = api("avg_pool", n_dims, "_backward")(grad, case.x.shape, **kwargs)
+    assert_same_array(grad_input,
+                      ref("avg_pool", n_dims, "_backward")(grad, case.x.shape, **kwargs))
+    assert_layout_follows(grad_input, grad, n_dims)
+
+
+@pytest.mark.parametrize("dtype", INTEGER_DTYPES)
+def test_integer_images(dtype):
+    # The everyday case: a batch of HWC uint8 pictures, viewed as NCHW.
+    rng = np.random.default_rng(7)
+    info = np.iinfo(dtype)
+    nhwc = rng.integers(info.min, info.max, size=(2, 33, 17, 3), dtype=dtype, endpoint=True)
+    nhwc[0, :4, :4] = info.min  # a window of the minimum only
+    x = nhwc.transpose(0, 3, 1, 2)
+    values, indices = cypool.max_pool2d(x, 3, 2, 1, return_indices=True)
+    expected_values, expected_indices = cypool.reference.max_pool2d(x, 3, 2, 1,
+                                                                    return_indices=True)
+    assert_same_array(values, expected_values)
+    assert_same_array(indices, expected_indices)
+    assert is_stored_channels_last(values, 2)
+
+
+def test_float16():
+    rng = np.random.default_rng(3)
+    x = channels_last(rng.standard_normal((2, 20, 9, 11)).astype(np.float16))
+    values, indices = cypool.max_pool2d(x, 3, 2, 1, return_indices=True)
+    assert_same_array(values, cypool.reference.max_pool2d(x, 3, 2, 1))
+    assert is_stored_channels_last(values, 2)
+    grad = channels_last(rng.standard_normal(values.shape).astype(np.float16))
+    max_grad = cypool.max_pool2d_backward(grad, indices, x.shape)
+    assert_same_array(max_grad, cypool.reference.max_pool2d_backward(grad, indices, x.shape))
+    assert is_stored_channels_last(max_grad, 2)
+    average = cypool.avg_pool2d(x, 3, 2, 1)
+    assert_same_array(average, cypool.reference.avg_pool2d(x, 3, 2, 1))
+    avg_grad = cypool.avg_pool2d_backward(grad, x.shape, 3, 2, 1)
+    assert_same_array(avg_grad, cypool.reference.avg_pool2d_backward(grad, x.shape, 3, 2, 1))
+    assert is_stored_channels_last(average, 2) and is_stored_channels_last(avg_grad, 2)
+
+
+def test_strided_channels_last_input_is_pooled_channels_last():
+    # Every other pixel of an NHWC buffer: C still has the smallest stride, so the result is
+    # channels-last (the input is copied to a contiguous channels-last array first).
+    rng = np.random.default_rng(5)
+    nhwc = rng.standard_normal((2, 20, 22, 16)).astype(np.float32)
+    x = nhwc[:, ::2, 1::2].transpose(0, 3, 1, 2)
+    assert not x.flags.c_contiguous and _layout.is_channels_last(x, 2)
+    result = cypool.avg_pool2d(x, 2)
+    assert_same_array(result, cypool.reference.avg_pool2d(x, 2))
+    assert is_stored_channels_last(result, 2)
+
+
+@pytest.mark.parametrize("shape", [(2, 1, 6, 6), (2, 5, 1, 1)])
+def test_ambiguous_layouts_give_c_order(shape):
+    # One channel, or one pixel: both layouts are the same memory, and the result is C order.
+    x = channels_last(np.arange(np.prod(shape), dtype=np.float64).reshape(shape))
+    assert x.flags.c_contiguous and not _layout.is_channels_last(x, 2)
+    assert cypool.max_pool2d(x, 1).flags.c_contiguous
+
+
+def test_out_layout_decides_the_result_layout():
+    rng = np.random.default_rng(17)
+    nchw = rng.standard_normal((2, 8, 6, 6)).astype(np.float32)
+    x = channels_last(nchw)
+    expected = cypool.reference.avg_pool2d(nchw, 2)
+    for source in (x, nchw):
+        for out in (_layout.empty((2, 8, 3, 3), np.float32, 2, channels_last=True),
+                    np.empty((2, 8, 3, 3), np.float32)):
+            assert cypool.avg_pool2d(source, 2, out=out) is out
+            assert_same_array(out, expected)
+    with pytest.raises(ValueError, match="out must be channels-last contiguous"):
+        cypool.avg_pool2d(x, 2, out=np.empty((2, 8, 3, 6), np.float32)[..., ::2])
+    with pytest.raises(ValueError, match="out must be C-contiguous"):
+        cypool.avg_pool2d(nchw, 2, out=np.empty((2, 8, 3, 6), np.float32)[..., ::2])
+    values = _layout.empty((2, 8, 3, 3), np.float32, 2, channels_last=True)
+    indices = _layout.empty((2, 8, 3, 3), np.int64, 2, channels_last=True)
+    result = cypool.max_pool2d(nchw, 2, return_indices=True, out=(values, indices))
+    assert result[0] is values and result[1] is indices
+    assert_same_array(indices, cypool.reference.max_pool2d(nchw, 2, return_indices=True)[1])
+    with pytest.raises(ValueError, match="out must be channels-last"):
+        cypool.max_pool2d(nchw, 2, return_indices=True,
+                          out=(values, np.empty((2, 8, 3, 3), np.int64)))
+    grad_out = np.empty((2, 8, 6, 6), np.float32)
+    assert cypool.max_pool2d_backward(values, indices, x.shape, out=grad_out) is grad_out
+    assert_same_array(grad_out, cypool.reference.max_pool2d_backward(values, indices, x.shape))
+
+
+def test_backward_reports_indices_outside_the_plane():
+    x = channels_last(np.ones((1, 20, 4, 4), np.float32))
+    values, indices = cypool.max_pool2d(x, 2, return_indices=True)
+    indices = indices.copy(order="K")
+    indices[0, 17, 1, 1] = 16
+    with pytest.raises(ValueError, match=r"indices must lie in \[0, 16\).*1 do not"):
+        cypool.max_pool2d_backward(values, indices, x.shape)
+
+
+@pytest.mark.parametrize("n_images", [1, 3])
+def test_thread_counts_agree(n_images):
+    # The max backward splits channels between threads when there are few images; overlapping
+    # windows make several outputs add into one input element, in a fixed order.
+    rng = np.random.default_rng(11)
+    x = channels_last(rng.standard_normal((n_images, 70, 15, 13)).astype(np.float32))
+    values, indices = cypool.max_pool2d(x, 3, 1, 1, return_indices=True)
+    grad = channels_last(rng.standard_normal(values.shape).astype(np.float32))
+    results = [(cypool.max_pool2d(x, 3, 1, 1, return_indices=True, n_threads=n),
+                cypool.max_pool2d_backward(grad, indices, x.shape, n_threads=n),
+                cypool.avg_pool2d(x, 3, 1, 1, n_threads=n),
+                cypool.avg_pool2d_backward(grad, x.shape, 3, 1, 1, n_threads=n))
+               for n in (1, 2, 3, 8)]
+    for result in results[1:]:
+        for actual, expected in zip(result, results[0]):
+            if isinstance(actual, tuple):
+                assert_same_array(actual[0], expected[0])
+                assert_same_array(actual[1], expected[1])
+            else:
+                assert_same_array(actual, expected)
+    assert_same_array(results[0][1], cypool.reference.max_pool2d_backward(grad, indices,
+                                                                          x.shape))
+
+
+@pytest.mark.parametrize("n_dims", [2, 3])
+def test_matches_torch_channels_last(n_dims):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(13)
+    shape = (2, 24) + (9, 10, 11)[-n_dims:]
+    x = channels_last(rng.standard_normal(shape).astype(np.float32), n_dims)
+    x[(0, 3) + (0,) * n_dims] = np.nan
+    memory_format = torch.channels_last if n_dims == 2 else torch.channels_last_3d
+    tx = torch.from_numpy(np.ascontiguousarray(x)).to(memory_format=memory_format)
+    tx.requires_grad_(True)
+    max_pool = getattr(torch.nn.functional, f"max_pool{n_dims}d")
+    avg_pool = getattr(torch.nn.functional, f"avg_pool{n_dims}d")
+    t_values, t_indices = max_pool(tx, 3, 2, 1, return_indices=True)
+    values, indices = api("max_pool", n_dims)(x, 3, 2, 1, return_indices=True)
+    assert_same_array(values, t_values.detach().numpy())
+    assert_same_array(indices, t_indices.numpy())
+    grad = channels_last(rng.standard_normal(values.shape).astype(np.float32), n_dims)
+    t_grad = torch.from_numpy(np.ascontiguousarray(grad)).to(memory_format=memory_format)
+    (t_max_grad,) = torch.autograd.grad(t_values, tx, t_grad)
+    assert_same_array(api("max_pool", n_dims, "_backward")(grad, indices, x.shape),
+                      t_max_grad.numpy())
+    t_average = avg_pool(tx, 3, 2, 1, count_include_pad=False)
+    assert_same_array(api("avg_pool", n_dims)(x, 3, 2, 1, count_include_pad=False),
+                      t_average.detach().numpy())
+    (t_avg_grad,) = torch.autograd.grad(t_average, tx, t_grad)
+    assert_same_array(api("avg_pool", n_dims, "_backward")(grad, x.shape, 3, 2, 1,
+                                                           count_include_pad=False),
+                      t_avg_grad.numpy())
