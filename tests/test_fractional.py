@@ -323,3 +323,19 @@ def test_output_size_limits_as_torch(n_dims):
             assert "output_size" in str(error)
             accepts = False
         assert accepts == torch_accepts, output
+
+
+@pytest.mark.parametrize("n_dims", N_DIMS)
+def test_unbatched_output_ratio_and_extra_sample_rows_as_torch(n_dims):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(12)
+    x = rng.standard_normal((3,) + (11, 13, 9)[:n_dims]).astype(np.float32)
+    samples = rng.random((4, 3, n_dims)).astype(np.float32)  # rows past the first: unused
+    ratio = (0.5, 0.7, 0.6)[:n_dims]
+    theirs = getattr(torch.nn.functional, f"fractional_max_pool{n_dims}d")(
+        torch.from_numpy(x), 2, output_ratio=ratio, return_indices=True,
+        _random_samples=torch.from_numpy(samples))
+    ours = api("fractional_max_pool", n_dims)(x, 2, output_ratio=ratio, return_indices=True,
+                                               _random_samples=samples)
+    for mine, reference_result in zip(ours, theirs):
+        assert_same_array(mine, reference_result.numpy())
