@@ -58,20 +58,19 @@ def _as_ratios(output_ratio, n_dims: int) -> tuple[float, ...]:
 def _output_size(n_dims, spatial, kernel, output_size, output_ratio) -> tuple[int, ...]:
     """``output_size``, or ``int(L * ratio)`` per axis (PyTorch's rule) when it is None;
     then PyTorch's check that the windows fit the input."""
-    if output_size is None and output_ratio is None:
-        raise ValueError(
-            f"fractional_max_pool{n_dims}d needs output_size or output_ratio, got neither")
     ratios = None if output_ratio is None else _as_ratios(output_ratio, n_dims)
     if output_size is not None:
-        name = "output_size"
+        name, value = "output_size", output_size
         sizes = as_size_tuple("output_size", output_size, n_dims)
-    else:
-        assert ratios is not None  # one of the two is given
-        name = "output_ratio"
+    elif ratios is not None:
+        name, value = "output_ratio", output_ratio
         sizes = tuple(int(length * ratio) for length, ratio in zip(spatial, ratios))
+    else:
+        raise ValueError(
+            f"fractional_max_pool{n_dims}d needs output_size or output_ratio, got neither")
     if min(sizes) < 1:
-        raise ValueError(f"{name}={output_size if output_ratio is None else output_ratio!r} "
-                         f"gives the output size {sizes}; every axis needs at least 1")
+        raise ValueError(f"{name}={value!r} gives the output size {sizes}; every axis needs "
+                         f"at least 1")
     extra = _EXTRA_INPUT[n_dims]
     if any(size + k - 1 + extra > length for size, k, length in zip(sizes, kernel, spatial)):
         relation = "at most" if extra == 0 else "less than"
