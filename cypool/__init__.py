@@ -1,7 +1,7 @@
 """cypool: fast, exact CPU max and average pooling for NumPy arrays.
 
-Fixed-window, adaptive and global max and average pooling, power-average (Lp) pooling,
-their gradients, and max unpooling. Functions follow ``torch.nn.functional`` (names, arguments, output sizes, tie and
+Fixed-window, adaptive, global and fractional max and average pooling, power-average (Lp)
+pooling, their gradients, and max unpooling. Functions follow ``torch.nn.functional`` (names, arguments, output sizes, tie and
 NaN rules) and return NumPy arrays; layer classes (``MaxPool2d``, ...) keep what backward
 needs, as ``torch.nn`` modules do. The kernels are Cython, parallel with OpenMP.
 """
@@ -27,6 +27,12 @@ from ._avg_pool import (
     avg_pool2d_backward,
     avg_pool3d,
     avg_pool3d_backward,
+)
+from ._fractional_pool import (
+    fractional_max_pool2d,
+    fractional_max_pool2d_backward,
+    fractional_max_pool3d,
+    fractional_max_pool3d_backward,
 )
 from ._global_pool import (
     global_avg_pool1d,
@@ -115,6 +121,10 @@ __all__ = [
     "avg_pool2d_backward",
     "avg_pool3d",
     "avg_pool3d_backward",
+    "fractional_max_pool2d",
+    "fractional_max_pool2d_backward",
+    "fractional_max_pool3d",
+    "fractional_max_pool3d_backward",
     "get_num_threads",
     "global_avg_pool1d",
     "global_avg_pool1d_backward",

@@ -7,12 +7,15 @@ from numpy.typing import ArrayLike, DTypeLike, NDArray
 
 _Size = int | tuple[int, ...] | list[int]
 _Shape = tuple[int, ...] | list[int]
-_Float = NDArray[np.float32] | NDArray[np.float64]
+# Every op also takes float16 (and max pooling forward and unpooling integers).
+_Float = NDArray[np.float16] | NDArray[np.float32] | NDArray[np.float64]
 _Indices = NDArray[np.int64] | NDArray[np.int32]
 # Max pooling forward also pools integer arrays.
 _Pooled = _Float | NDArray[np.integer]
 
 _OutputSize = int | None | tuple[int | None, ...] | list[int | None]
+_Ratio = float | tuple[float, ...] | list[float]
+_RandomState = int | np.random.Generator | None
 
 __version__: str
 __all__ = [
@@ -46,6 +49,10 @@ __all__ = [
     "avg_pool2d_backward",
     "avg_pool3d",
     "avg_pool3d_backward",
+    "fractional_max_pool2d",
+    "fractional_max_pool2d_backward",
+    "fractional_max_pool3d",
+    "fractional_max_pool3d_backward",
     "get_num_threads",
     "global_avg_pool1d",
     "global_avg_pool1d_backward",
@@ -286,8 +293,8 @@ def max_unpool1d_backward(
 def max_unpool1d(
     input: ArrayLike, indices: ArrayLike, kernel_size: _Size, stride: _Size | None = None,
     padding: _Size = 0, output_size: _Shape | None = None, *,
-    out: NDArray[np.floating] | None = None, n_threads: int | None = None,
-) -> _Float: ...
+    out: NDArray[np.floating] | NDArray[np.integer] | None = None, n_threads: int | None = None,
+) -> _Pooled: ...
 
 @overload
 def adaptive_max_pool2d(
@@ -357,8 +364,8 @@ def max_unpool2d_backward(
 def max_unpool2d(
     input: ArrayLike, indices: ArrayLike, kernel_size: _Size, stride: _Size | None = None,
     padding: _Size = 0, output_size: _Shape | None = None, *,
-    out: NDArray[np.floating] | None = None, n_threads: int | None = None,
-) -> _Float: ...
+    out: NDArray[np.floating] | NDArray[np.integer] | None = None, n_threads: int | None = None,
+) -> _Pooled: ...
 
 @overload
 def adaptive_max_pool3d(
@@ -428,8 +435,8 @@ def max_unpool3d_backward(
 def max_unpool3d(
     input: ArrayLike, indices: ArrayLike, kernel_size: _Size, stride: _Size | None = None,
     padding: _Size = 0, output_size: _Shape | None = None, *,
-    out: NDArray[np.floating] | None = None, n_threads: int | None = None,
-) -> _Float: ...
+    out: NDArray[np.floating] | NDArray[np.integer] | None = None, n_threads: int | None = None,
+) -> _Pooled: ...
 
 def lp_pool1d(
     input: ArrayLike, norm_type: float, kernel_size: _Size, stride: _Size | None = None,
@@ -459,6 +466,78 @@ def lp_pool3d(
 def lp_pool3d_backward(
     grad_output: ArrayLike, input: ArrayLike, norm_type: float, kernel_size: _Size,
     stride: _Size | None = None, ceil_mode: bool = False, *,
+    out: NDArray[np.floating] | None = None, n_threads: int | None = None,
+) -> _Float: ...
+
+@overload
+def fractional_max_pool2d(
+    input: ArrayLike, kernel_size: _Size, output_size: _Size | None = None,
+    output_ratio: _Ratio | None = None, return_indices: Literal[False] = False,
+    _random_samples: ArrayLike | None = None, *, random_state: _RandomState = None,
+    out: NDArray[np.floating] | None = None, n_threads: int | None = None,
+) -> _Float: ...
+@overload
+def fractional_max_pool2d(
+    input: ArrayLike, kernel_size: _Size, output_size: _Size | None = None,
+    output_ratio: _Ratio | None = None, *, return_indices: Literal[True],
+    _random_samples: ArrayLike | None = None, random_state: _RandomState = None,
+    out: tuple[NDArray[np.floating], NDArray[np.int64]] | None = None,
+    n_threads: int | None = None,
+) -> tuple[_Float, NDArray[np.int64]]: ...
+@overload
+def fractional_max_pool2d(
+    input: ArrayLike, kernel_size: _Size, output_size: _Size | None,
+    output_ratio: _Ratio | None, return_indices: Literal[True],
+    _random_samples: ArrayLike | None = None, *, random_state: _RandomState = None,
+    out: tuple[NDArray[np.floating], NDArray[np.int64]] | None = None,
+    n_threads: int | None = None,
+) -> tuple[_Float, NDArray[np.int64]]: ...
+@overload
+def fractional_max_pool2d(
+    input: ArrayLike, kernel_size: _Size, output_size: _Size | None = None,
+    output_ratio: _Ratio | None = None, return_indices: bool = False,
+    _random_samples: ArrayLike | None = None, *, random_state: _RandomState = None,
+    out: NDArray[np.floating] | tuple[NDArray[np.floating], NDArray[np.int64]] | None = None,
+    n_threads: int | None = None,
+) -> _Float | tuple[_Float, NDArray[np.int64]]: ...
+def fractional_max_pool2d_backward(
+    grad_output: ArrayLike, indices: ArrayLike, input_shape: _Shape, *,
+    out: NDArray[np.floating] | None = None, n_threads: int | None = None,
+) -> _Float: ...
+
+@overload
+def fractional_max_pool3d(
+    input: ArrayLike, kernel_size: _Size, output_size: _Size | None = None,
+    output_ratio: _Ratio | None = None, return_indices: Literal[False] = False,
+    _random_samples: ArrayLike | None = None, *, random_state: _RandomState = None,
+    out: NDArray[np.floating] | None = None, n_threads: int | None = None,
+) -> _Float: ...
+@overload
+def fractional_max_pool3d(
+    input: ArrayLike, kernel_size: _Size, output_size: _Size | None = None,
+    output_ratio: _Ratio | None = None, *, return_indices: Literal[True],
+    _random_samples: ArrayLike | None = None, random_state: _RandomState = None,
+    out: tuple[NDArray[np.floating], NDArray[np.int64]] | None = None,
+    n_threads: int | None = None,
+) -> tuple[_Float, NDArray[np.int64]]: ...
+@overload
+def fractional_max_pool3d(
+    input: ArrayLike, kernel_size: _Size, output_size: _Size | None,
+    output_ratio: _Ratio | None, return_indices: Literal[True],
+    _random_samples: ArrayLike | None = None, *, random_state: _RandomState = None,
+    out: tuple[NDArray[np.floating], NDArray[np.int64]] | None = None,
+    n_threads: int | None = None,
+) -> tuple[_Float, NDArray[np.int64]]: ...
+@overload
+def fractional_max_pool3d(
+    input: ArrayLike, kernel_size: _Size, output_size: _Size | None = None,
+    output_ratio: _Ratio | None = None, return_indices: bool = False,
+    _random_samples: ArrayLike | None = None, *, random_state: _RandomState = None,
+    out: NDArray[np.floating] | tuple[NDArray[np.floating], NDArray[np.int64]] | None = None,
+    n_threads: int | None = None,
+) -> _Float | tuple[_Float, NDArray[np.int64]]: ...
+def fractional_max_pool3d_backward(
+    grad_output: ArrayLike, indices: ArrayLike, input_shape: _Shape, *,
     out: NDArray[np.floating] | None = None, n_threads: int | None = None,
 ) -> _Float: ...
 

@@ -134,6 +134,8 @@ def check_case(rng: np.random.Generator, n_dims: int) -> dict[str, bool]:
         getattr(cypool, name + "_backward")(grad, x.shape, **window, **options),
         getattr(reference, name + "_backward")(grad, x.shape, **window, **options))
     agrees.update(check_adaptive_case(rng, x, n_dims))
+    if n_dims > 1:
+        agrees.update(check_fractional_case(rng, x, n_dims))
     return agrees
 
 
@@ -156,6 +158,30 @@ def check_adaptive_case(rng: np.random.Generator, x: np.ndarray, n_dims: int) ->
             getattr(cypool, name + "_backward")(grad, x.shape),
             getattr(reference, name + "_backward")(grad, x.shape))
     return agrees
+
+
+def check_fractional_case(rng: np.random.Generator, x: np.ndarray,
+                          n_dims: int) -> dict[str, bool]:
+    """Fractional max pooling of x with random samples, kernel and output sizes (3-d needs
+    one more input element per axis than 2-d, as in PyTorch)."""
+    extra = n_dims - 2
+    kernel = tuple(int(rng.integers(1, min(size - extra, 3) + 1)) for size in x.shape[2:])
+    output_size = tuple(int(rng.integers(1, size - k + 2 - extra))
+                        for size, k in zip(x.shape[2:], kernel))
+    samples = rng.random(x.shape[:2] + (n_dims,)).astype(x.dtype)
+    name = f"fractional_max_pool{n_dims}d"
+    values, indices = getattr(cypool, name)(x, kernel, output_size, return_indices=True,
+                                            _random_samples=samples)
+    ref_values, ref_indices = getattr(reference, name)(x, kernel, output_size,
+                                                       return_indices=True,
+                                                       _random_samples=samples)
+    grad = rng.standard_normal(values.shape).astype(x.dtype)
+    return {
+        name: same(values, ref_values) and same(indices, ref_indices),
+        name + "_backward": same(getattr(cypool, name + "_backward")(grad, indices, x.shape),
+                                 getattr(reference, name + "_backward")(grad, indices,
+                                                                        x.shape)),
+    }
 
 
 def self_check(cases_per_dim: int, seed: int = 2026) -> dict[str, int]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import _arrays, _global_pool
+from . import _arrays, _global_pool, _half
 from ._backend import kernels
 from ._max_pool import _max_pool_backward
 from ._shape import adaptive_output_size, as_flag, check_adaptive_sizes
@@ -27,7 +27,7 @@ the window ``[floor(o*L/O), ceil((o+1)*L/O))``.
 
 Parameters
 ----------
-input : array_like, float32 or float64
+input : array_like, float16, float32 or float64
     Shape ``(N, C, {spatial})`` or unbatched ``(C, {spatial})``; N may be 0. Any memory
     layout; never modified.
 {output_size}
@@ -68,14 +68,14 @@ Examples
 _AVG_DOC = """Adaptive average pooling over the {n}-d spatial axes of ``input``, as ``torch.nn.functional.adaptive_avg_pool{n}d``.
 
 Along an axis of input length ``L`` and output length ``O``, output ``o`` averages the window
-``[floor(o*L/O), ceil((o+1)*L/O))``: the window is summed in the input dtype in raster order,
-then divided by the window's extent along each axis in turn (``sum / kd / kh / kw``), which
-reproduces PyTorch's CPU results bit for bit. An all-ones ``output_size`` is
+``[floor(o*L/O), ceil((o+1)*L/O))``: the window is summed in the input dtype (float32 for
+float16, rounded once at the end) in raster order, then divided by the window's extent along
+each axis in turn (``sum / kd / kh / kw``), which reproduces PyTorch's CPU results bit for bit. An all-ones ``output_size`` is
 ``global_avg_pool{n}d`` (PyTorch computes a mean there, in another summation order).
 
 Parameters
 ----------
-input : array_like, float32 or float64
+input : array_like, float16, float32 or float64
     Shape ``(N, C, {spatial})`` or unbatched ``(C, {spatial})``; N may be 0. Any memory
     layout; never modified.
 {output_size}
@@ -112,7 +112,7 @@ contributions add up in output raster order (PyTorch's order, so float sums roun
 
 Parameters
 ----------
-grad_output : array_like, float32 or float64
+grad_output : array_like, float16, float32 or float64
     Gradient of the pooled output, shape ``(N, C, {out_spatial})`` or unbatched.
 indices : array_like of integers (int64 and int32 are used as they are)
     The ``indices`` that ``adaptive_max_pool{n}d(..., return_indices=True)`` returned; same
@@ -148,12 +148,13 @@ _AVG_BACKWARD_DOC = """Gradient of ``adaptive_avg_pool{n}d`` with respect to its
 
 The output size is ``grad_output``'s. Each input element sums ``g / kd / kh / kw`` over the
 outputs whose windows hold it, in output raster order (PyTorch's values, bit for bit;
-deterministic for any thread count). For an all-ones output size every element gets
+deterministic for any thread count; float16 rounds after each division and each addition,
+as PyTorch's float16 does). For an all-ones output size every element gets
 ``g / plane size``, as from PyTorch's mean (see ``global_avg_pool{n}d_backward``).
 
 Parameters
 ----------
-grad_output : array_like, float32 or float64
+grad_output : array_like, float16, float32 or float64
     Gradient of the pooled output, shape ``(N, C, {out_spatial})`` or unbatched.
 input_shape : sequence of ints
     Shape of the pooled input; must agree with ``grad_output`` on the batch and channel axes.
@@ -186,7 +187,7 @@ Examples
 def _adaptive_max_pool(n_dims, input, output_size, return_indices, out, n_threads,
                        index_dtype):
     n_threads = check_n_threads(n_threads)
-    array = _arrays.as_float_array("input", input)
+    array = _arrays.as_float_array("input", input, with_half=True)
     _arrays.check_pooling_shape("input", array.shape, n_dims)
     sizes = adaptive_output_size(output_size, array.shape[-n_dims:])
     return_indices = as_flag("return_indices", return_indices)
@@ -200,21 +201,23 @@ def _adaptive_max_pool(n_dims, input, output_size, return_indices, out, n_thread
                                                   index_dtype, array)
     if values.size:
         n_threads = n_threads_for(n_threads, max(array.size, values.size))
+        kernel_values = _half.kernel_output(values)
+        planes = _arrays.planes(_half.widened(array), n_dims)
         if indices is None:
-            kernels.adaptive_max_pool_forward_values(_arrays.planes(array, n_dims),
-                                                     _arrays.planes(values, n_dims),
+            kernels.adaptive_max_pool_forward_values(planes,
+                                                     _arrays.planes(kernel_values, n_dims),
                                                      n_threads=n_threads)
         else:
-            kernels.adaptive_max_pool_forward(_arrays.planes(array, n_dims),
-                                              _arrays.planes(values, n_dims),
+            kernels.adaptive_max_pool_forward(planes, _arrays.planes(kernel_values, n_dims),
                                               _arrays.planes(indices, n_dims),
                                               n_threads=n_threads)
+        _half.narrow_into(values, kernel_values)
     return (values, indices) if return_indices else values
 
 
 def _adaptive_avg_pool(n_dims, input, output_size, out, n_threads):
     n_threads = check_n_threads(n_threads)
-    array = _arrays.as_float_array("input", input)
+    array = _arrays.as_float_array("input", input, with_half=True)
     _arrays.check_pooling_shape("input", array.shape, n_dims)
     sizes = adaptive_output_size(output_size, array.shape[-n_dims:])
     if sizes == (1,) * n_dims:
@@ -222,23 +225,24 @@ def _adaptive_avg_pool(n_dims, input, output_size, out, n_threads):
     result = _arrays.output_array("out", out, array.shape[:-n_dims] + sizes, array.dtype,
                                   (array,))
     if result.size:
+        # float16: PyTorch sums in float32 and divides before it rounds, as this does.
+        kernel_result = _half.kernel_output(result)
         kernels.adaptive_avg_pool_forward(
-            _arrays.planes(array, n_dims), _arrays.planes(result, n_dims),
+            _arrays.planes(_half.widened(array), n_dims), _arrays.planes(kernel_result, n_dims),
             n_threads=n_threads_for(n_threads, max(array.size, result.size)))
+        _half.narrow_into(result, kernel_result)
     return result
 
 
 def _adaptive_max_pool_backward(n_dims, grad_output, indices, input_shape, out, n_threads):
-    # Checked here: the window ops' backward also takes float16, adaptive pooling does not.
-    n_threads = check_n_threads(n_threads)
-    gradient = _arrays.as_float_array("grad_output", grad_output)
-    return _max_pool_backward(n_dims, gradient, indices, input_shape, out, n_threads,
+    # Its forward returns C order: so does the gradient, whatever grad_output's layout.
+    return _max_pool_backward(n_dims, grad_output, indices, input_shape, out, n_threads,
                               keeps_channels_last=False)
 
 
 def _adaptive_avg_pool_backward(n_dims, grad_output, input_shape, out, n_threads):
     n_threads = check_n_threads(n_threads)
-    gradient = _arrays.as_float_array("grad_output", grad_output)
+    gradient = _arrays.as_float_array("grad_output", grad_output, with_half=True)
     _arrays.check_pooling_shape("grad_output", gradient.shape, n_dims)
     shape = _arrays.as_shape("input_shape", input_shape, gradient.ndim)
     _arrays.check_pooling_shape("input_shape", shape, n_dims)
@@ -252,7 +256,9 @@ def _adaptive_avg_pool_backward(n_dims, grad_output, input_shape, out, n_threads
     if gradient.shape[-n_dims:] == (1,) * n_dims:
         return _global_pool.global_avg_backward(n_dims, gradient, shape, out, n_threads)
     grad_input = _arrays.output_array("out", out, shape, gradient.dtype, (gradient,))
-    if grad_input.size:
+    if grad_input.size and gradient.dtype == _half.HALF:
+        _half.adaptive_avg_pool_backward(gradient, grad_input, n_dims)
+    elif grad_input.size:
         kernels.adaptive_avg_pool_backward(
             _arrays.planes(gradient, n_dims), _arrays.planes(grad_input, n_dims),
             n_threads=n_threads_for(n_threads, max(grad_input.size, gradient.size)))

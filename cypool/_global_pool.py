@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 
-from . import _arrays
+from . import _arrays, _half
 from ._backend import kernels
 from ._max_pool import _max_pool_backward
 from ._shape import as_flag
@@ -28,7 +28,7 @@ with output size 1), through a kernel that reduces each plane at once.
 
 Parameters
 ----------
-input : array_like, float32 or float64
+input : array_like, float16, float32 or float64
     Shape ``(N, C, {spatial})`` or unbatched ``(C, {spatial})``; N may be 0. Any memory
     layout; never modified.
 return_indices : bool, default False
@@ -75,7 +75,7 @@ than one thread, sums a single plane of 32768 elements or more in another order.
 
 Parameters
 ----------
-input : array_like, float32 or float64
+input : array_like, float16, float32 or float64
     Shape ``(N, C, {spatial})`` or unbatched ``(C, {spatial})``; N may be 0. Any memory
     layout; never modified.
 out : ndarray, optional, keyword-only
@@ -109,7 +109,7 @@ Each plane's output gradient goes to the element its index names; every other el
 
 Parameters
 ----------
-grad_output : array_like, float32 or float64
+grad_output : array_like, float16, float32 or float64
     Gradient of the pooled output, shape ``(N, C, {ones})`` or unbatched.
 indices : array_like of integers (int64 and int32 are used as they are)
     The ``indices`` that ``global_max_pool{n}d(..., return_indices=True)`` returned; same shape
@@ -148,7 +148,7 @@ Every element of a plane gets ``grad_output / plane size`` (one division, as PyT
 
 Parameters
 ----------
-grad_output : array_like, float32 or float64
+grad_output : array_like, float16, float32 or float64
     Gradient of the pooled output, shape ``(N, C, {ones})`` or unbatched.
 input_shape : sequence of ints
     Shape of the pooled input; must agree with ``grad_output`` on the batch and channel axes.
@@ -193,12 +193,15 @@ def global_max(n_dims, array, return_indices, out, n_threads, index_dtype):
                                                   array.dtype, index_dtype, array)
     if values.size:
         n_threads = n_threads_for(n_threads, array.size)
+        kernel_values = _half.kernel_output(values)
+        planes = _planes_of(_half.widened(array), n_dims)
         if indices is None:
-            kernels.global_max_pool_forward_values(_planes_of(array, n_dims),
-                                                   values.reshape(-1), n_threads=n_threads)
+            kernels.global_max_pool_forward_values(planes, kernel_values.reshape(-1),
+                                                   n_threads=n_threads)
         else:
-            kernels.global_max_pool_forward(_planes_of(array, n_dims), values.reshape(-1),
+            kernels.global_max_pool_forward(planes, kernel_values.reshape(-1),
                                             indices.reshape(-1), n_threads=n_threads)
+        _half.narrow_into(values, kernel_values)
     return (values, indices) if return_indices else values
 
 
@@ -207,8 +210,12 @@ def global_avg(n_dims, array, out, n_threads):
     result = _arrays.output_array("out", out, array.shape[:-n_dims] + (1,) * n_dims,
                                   array.dtype, (array,))
     if result.size:
-        kernels.global_avg_pool_forward(_planes_of(array, n_dims), result.reshape(-1),
+        # float16: PyTorch's mean sums in float32 (in the float32 order) and rounds once.
+        kernel_result = _half.kernel_output(result)
+        kernels.global_avg_pool_forward(_planes_of(_half.widened(array), n_dims),
+                                        kernel_result.reshape(-1),
                                         n_threads=n_threads_for(n_threads, array.size))
+        _half.narrow_into(result, kernel_result)
     return result
 
 
@@ -216,10 +223,13 @@ def global_avg_backward(n_dims, gradient, shape, out, n_threads):
     """Gradient of global average pooling; ``gradient`` and ``shape`` are checked."""
     grad_input = _arrays.output_array("out", out, shape, gradient.dtype, (gradient,))
     if grad_input.size:
+        # float16: g / plane size in float32, rounded once (PyTorch's mean backward).
+        kernel_grad = _half.kernel_output(grad_input)
         kernels.global_avg_pool_backward(
-            _planes_of(gradient, n_dims).reshape(-1),
-            grad_input.reshape(-1, math.prod(shape[-n_dims:])),
+            _planes_of(_half.widened(gradient), n_dims).reshape(-1),
+            kernel_grad.reshape(-1, math.prod(shape[-n_dims:])),
             n_threads=n_threads_for(n_threads, grad_input.size))
+        _half.narrow_into(grad_input, kernel_grad)
     return grad_input
 
 
@@ -238,7 +248,7 @@ def _check_global_gradient(n_dims, gradient, shape):
 
 def _global_max_pool(n_dims, input, return_indices, out, n_threads, index_dtype):
     n_threads = check_n_threads(n_threads)
-    array = _arrays.as_float_array("input", input)
+    array = _arrays.as_float_array("input", input, with_half=True)
     _arrays.check_pooling_shape("input", array.shape, n_dims)
     return global_max(n_dims, array, as_flag("return_indices", return_indices), out,
                       n_threads, index_dtype)
@@ -246,14 +256,14 @@ def _global_max_pool(n_dims, input, return_indices, out, n_threads, index_dtype)
 
 def _global_avg_pool(n_dims, input, out, n_threads):
     n_threads = check_n_threads(n_threads)
-    array = _arrays.as_float_array("input", input)
+    array = _arrays.as_float_array("input", input, with_half=True)
     _arrays.check_pooling_shape("input", array.shape, n_dims)
     return global_avg(n_dims, array, out, n_threads)
 
 
 def _global_max_pool_backward(n_dims, grad_output, indices, input_shape, out, n_threads):
     n_threads = check_n_threads(n_threads)
-    gradient = _arrays.as_float_array("grad_output", grad_output)
+    gradient = _arrays.as_float_array("grad_output", grad_output, with_half=True)
     _arrays.check_pooling_shape("grad_output", gradient.shape, n_dims)
     shape = _arrays.as_shape("input_shape", input_shape, gradient.ndim)
     _check_global_gradient(n_dims, gradient, shape)
@@ -263,7 +273,7 @@ def _global_max_pool_backward(n_dims, grad_output, indices, input_shape, out, n_
 
 def _global_avg_pool_backward(n_dims, grad_output, input_shape, out, n_threads):
     n_threads = check_n_threads(n_threads)
-    gradient = _arrays.as_float_array("grad_output", grad_output)
+    gradient = _arrays.as_float_array("grad_output", grad_output, with_half=True)
     _arrays.check_pooling_shape("grad_output", gradient.shape, n_dims)
     shape = _arrays.as_shape("input_shape", input_shape, gradient.ndim)
     _arrays.check_pooling_shape("input_shape", shape, n_dims)

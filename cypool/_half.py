@@ -1,4 +1,4 @@
-"""float16 for the window-pooling ops, with PyTorch's CPU float16 results bit for bit.
+"""float16 for the pooling ops, with PyTorch's CPU float16 results bit for bit.
 
 Forwards run the float32 kernels on a float32 copy and round once at the end: max pooling only
 compares (float32 holds every float16 exactly), and PyTorch's float16 average accumulates in
@@ -100,3 +100,23 @@ def avg_pool_backward(gradient: np.ndarray, grad_input: np.ndarray, geometry,
             view = (Ellipsis,) + tuple(inputs)
             with np.errstate(invalid="ignore", over="ignore"):
                 grad_input[view] += delta[(Ellipsis,) + tuple(outputs)]
+
+
+def adaptive_avg_pool_backward(gradient: np.ndarray, grad_input: np.ndarray,
+                               n_dims: int) -> None:
+    """Adaptive average-pool gradient of a float16 ``gradient`` into ``grad_input``, in
+    PyTorch's Half arithmetic: per output, in raster order, ``delta = g / kd / kh / kw`` with
+    a float16 rounding after each division, added to each element of its window with one
+    float16 rounding per addition. Windows as in _adaptive.pxi: output ``o`` of ``O`` over an
+    axis of length ``L`` covers ``[floor(o*L/O), ceil((o+1)*L/O))``."""
+    spatial, out_spatial = grad_input.shape[-n_dims:], gradient.shape[-n_dims:]
+    grad_input[...] = 0
+    with np.errstate(invalid="ignore", over="ignore"):
+        for position in np.ndindex(*out_spatial):
+            bounds = [((o * length) // out, -(-(o + 1) * length // out))
+                      for o, out, length in zip(position, out_spatial, spatial)]
+            delta = gradient[(Ellipsis,) + position]
+            for start, stop in bounds:
+                delta = delta / HALF.type(stop - start)
+            window = (Ellipsis,) + tuple(slice(start, stop) for start, stop in bounds)
+            grad_input[window] += delta[(Ellipsis,) + (None,) * n_dims]

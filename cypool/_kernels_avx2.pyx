@@ -9,3 +9,5 @@ include "_adaptive.pxi"
 include "_unpool.pxi"
 
 include "_channels_last.pxi"
+
+include "_fractional.pxi"

@@ -4,7 +4,9 @@ Built as ``torch.nn.functional.lp_pool{n}d`` builds it, from average (or, for an
 norm, max) pooling and elementwise NumPy steps in the same order, so results follow PyTorch's:
 bit for bit where its powers are exact (``norm_type`` 1 and 2, and the infinite norms), else to
 within an ulp or two of float rounding (PyTorch computes general powers with its own
-vectorised ``pow``).
+vectorised ``pow``). float16 follows PyTorch's chain of float16 operations, each computed in
+float32 and rounded once (see ``_power`` and ``_scale`` for the two scalar rules), which makes
+it bit for bit for every norm, forward and backward.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import math
 
 import numpy as np
 
-from . import _arrays, _avg_pool, _max_pool
+from . import _arrays, _avg_pool, _half, _max_pool
 from ._shape import as_flag, as_size_tuple
 
 
@@ -27,7 +29,13 @@ def _as_norm_type(value) -> float:
 
 
 def _power(array: np.ndarray, exponent: float) -> np.ndarray:
-    """``array ** exponent`` with PyTorch's exact special cases for a scalar exponent."""
+    """``array ** exponent`` with PyTorch's exact special cases for a scalar exponent.
+
+    PyTorch's float16 ``pow`` casts the exponent to float16, computes in float32 and rounds
+    once (the other float16 steps are single NumPy float16 operations, which round alike)."""
+    if array.dtype == _half.HALF:
+        exponent = float(_half.HALF.type(exponent))
+        return _power(array.astype(np.float32), exponent).astype(_half.HALF)
     dtype = array.dtype.type
     with np.errstate(all="ignore"):
         if exponent == 1:
@@ -47,6 +55,15 @@ def _power(array: np.ndarray, exponent: float) -> np.ndarray:
         return np.power(array, dtype(exponent))
 
 
+def _scale(array: np.ndarray, number: float) -> np.ndarray:
+    """``number * array`` as PyTorch multiplies a tensor by a Python number: in the array's
+    dtype, except that float16 is multiplied in float32 by the unrounded number (PyTorch's
+    ``pow`` does round its exponent to float16; its multiplication does not) and rounded once."""
+    if array.dtype == _half.HALF:
+        return (np.float32(number) * array.astype(np.float32)).astype(_half.HALF)
+    return array.dtype.type(number) * array
+
+
 def _check_out(out, inputs):
     """The steps below read copies of the inputs, so the usual overlap check is made here."""
     if isinstance(out, np.ndarray) and any(np.shares_memory(out, array) for array in inputs):
@@ -60,7 +77,7 @@ def _window(n_dims, kernel_size, stride):
 
 def _lp_pool(n_dims, input, norm_type, kernel_size, stride, ceil_mode, out, n_threads):
     norm = _as_norm_type(norm_type)
-    array = _arrays.as_float_array("input", input)
+    array = _arrays.as_float_array("input", input, with_half=True)
     kernel, stride = _window(n_dims, kernel_size, stride)
     ceil_mode = as_flag("ceil_mode", ceil_mode)
     _check_out(out, (array,))
@@ -79,8 +96,7 @@ def _lp_pool(n_dims, input, norm_type, kernel_size, stride, ceil_mode, out, n_th
     with np.errstate(all="ignore"):
         # PyTorch: (sign(out) * relu(abs(out))).mul(window size).pow(1 / norm_type)
         kept = np.sign(pooled) * np.maximum(np.abs(pooled), dtype(0))
-        np.multiply(kept, dtype(math.prod(kernel)), out=pooled)
-        pooled[...] = _power(pooled, 1.0 / norm)
+        pooled[...] = _power(_scale(kept, math.prod(kernel)), 1.0 / norm)
     return pooled
 
 
@@ -88,8 +104,8 @@ def _lp_pool_backward(n_dims, grad_output, input, norm_type, kernel_size, stride
                       out, n_threads):
     """The chain rule through the forward's steps, each as PyTorch's autograd computes it."""
     norm = _as_norm_type(norm_type)
-    array = _arrays.as_float_array("input", input)
-    gradient = _arrays.as_float_array("grad_output", grad_output)
+    array = _arrays.as_float_array("input", input, with_half=True)
+    gradient = _arrays.as_float_array("grad_output", grad_output, with_half=True)
     if gradient.dtype != array.dtype:
         raise TypeError(f"grad_output must have input's dtype {array.dtype}, got "
                         f"{gradient.dtype}")
@@ -119,17 +135,17 @@ def _lp_pool_backward(n_dims, grad_output, input, norm_type, kernel_size, stride
     with np.errstate(all="ignore"):
         sign = np.sign(pooled)
         kept = np.maximum(np.abs(pooled), dtype(0))
-        scaled = sign * kept * dtype(math.prod(kernel))
+        scaled = _scale(sign * kept, math.prod(kernel))
         # pow(scaled, 1/p): grad * ((1/p) * scaled ** (1/p - 1))
-        grad = gradient * (dtype(1.0 / norm) * _power(scaled, 1.0 / norm - 1.0))
-        grad = grad * dtype(math.prod(kernel))             # mul(window size)
+        grad = gradient * _scale(_power(scaled, 1.0 / norm - 1.0), 1.0 / norm)
+        grad = _scale(grad, math.prod(kernel))             # mul(window size)
         # sign * relu(abs(.)): relu passes the gradient where its input is not <= 0 (NaN too)
         grad = np.where(kept <= 0, dtype(0), grad * sign) * sign
     avg_backward = getattr(_avg_pool, f"avg_pool{n_dims}d_backward")
     grad_input = avg_backward(grad.astype(array.dtype, copy=False), array.shape, kernel, stride,
                               0, ceil_mode, out=out, n_threads=n_threads)
     with np.errstate(all="ignore"):
-        grad_input *= dtype(norm) * _power(array, norm - 1.0)  # pow(input, p)
+        grad_input *= _scale(_power(array, norm - 1.0), norm)  # pow(input, p)
     return grad_input
 
 
@@ -175,7 +191,7 @@ that overhangs the input is scaled as PyTorch scales it). ``norm_type=inf`` is t
 
 Parameters
 ----------
-input : array_like, float32 or float64
+input : array_like, float16, float32 or float64
     Shape ``(N, C, {spatial})`` or unbatched ``(C, {spatial})``; never modified.
 norm_type : float
     The power p: non-zero, may be ``inf`` or ``-inf``.
@@ -214,7 +230,7 @@ the p-th power sum of a window is 0 and ``p > 1``, the gradient is NaN or inf, a
 
 Parameters
 ----------
-grad_output : array_like, float32 or float64
+grad_output : array_like, float16, float32 or float64
     Gradient of ``lp_pool{n}d``'s output, its shape, ``input``'s dtype.
 input : array_like
     The input of the forward call (the gradient depends on it).

@@ -1,5 +1,7 @@
 # Max unpooling: one source for every dtype and ISA level (included by each
-# cypool/_kernels_<level>.pyx after _kernels.pxi).
+# cypool/_kernels_<level>.pyx after _kernels.pxi). It only copies values and writes zeros, so
+# it runs on every dtype max pooling forward produces (max_value_t); the wrapper passes float16
+# as its uint16 bit pattern (zero bits are +0.0).
 #
 # output[plane] = 0, then output[plane][indices[plane, i]] = input[plane, i] for i in raster
 # order: where indices repeat, the last one in raster order wins (PyTorch's one-thread result;
@@ -7,8 +9,8 @@
 # One plane per parallel task keeps that rule for any thread count. The indices are user data:
 # the ones outside the plane are skipped and counted, and the wrapper raises if any were.
 
-cdef inline Py_ssize_t unpool_plane(const floating* input, const index_t* indices,
-                                    floating* output, Py_ssize_t in_plane_size,
+cdef inline Py_ssize_t unpool_plane(const max_value_t* input, const index_t* indices,
+                                    max_value_t* output, Py_ssize_t in_plane_size,
                                     Py_ssize_t out_plane_size) noexcept nogil:
     cdef Py_ssize_t i, target, out_of_range = 0
     for i in range(out_plane_size):
@@ -22,8 +24,8 @@ cdef inline Py_ssize_t unpool_plane(const floating* input, const index_t* indice
     return out_of_range
 
 
-def max_unpool_forward(const floating[:, ::1] input, const index_t[:, ::1] indices,
-                       floating[:, ::1] output, int n_threads):
+def max_unpool_forward(const max_value_t[:, ::1] input, const index_t[:, ::1] indices,
+                       max_value_t[:, ::1] output, int n_threads):
     """Scatter (planes, in_plane) values to their indices in a zeroed (planes, out_plane);
     returns the number of indices that fell outside the plane (those are skipped)."""
     cdef Py_ssize_t plane, out_of_range = 0

@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from . import _arrays
+from . import _arrays, _half
 from ._backend import kernels
 from ._shape import SIZE_ARGUMENT_LIMIT, as_int, as_size_tuple, as_stride
 from ._threads import check_n_threads, n_threads_for
@@ -20,8 +20,9 @@ one-thread result; PyTorch's threads can pick another), for any ``n_threads``.
 
 Parameters
 ----------
-input : array_like, float32 or float64
+input : array_like, float16, float32, float64 or integer (int8 to int64, uint8 to uint32)
     Pooled values, shape ``(N, C, {spatial})`` or unbatched ``(C, {spatial})``; N may be 0.
+    Values are copied as they are (PyTorch unpools float16, float32 and float64).
 indices : array_like of integers
     Same shape as ``input``, such as ``max_pool{n}d(..., return_indices=True)`` returns; each
     must lie in ``[0, {plane})`` of the output plane.
@@ -50,7 +51,8 @@ ndarray
 Raises
 ------
 TypeError
-    For a non-float ``input``, non-integer ``indices`` or sizes, or a wrong ``out``.
+    For an ``input`` of another dtype (bool, uint64, complex, ...), non-integer ``indices``
+    or sizes, or a wrong ``out``.
 ValueError
     For mismatched shapes, non-positive sizes, an ``output_size`` out of its range, an
     index outside the output plane, or an ``out`` of the wrong shape or layout.
@@ -103,7 +105,7 @@ def _unpool_output_size(spatial, kernel, stride, padding, output_size):
 def _max_unpool(n_dims, input, indices, kernel_size, stride, padding, output_size, out,
                 n_threads):
     n_threads = check_n_threads(n_threads)
-    array = _arrays.as_float_array("input", input)
+    array = _arrays.as_max_pool_input("input", input)  # whatever max pooling gives back
     _arrays.check_pooling_shape("input", array.shape, n_dims)
     index_array = _arrays.as_index_array("indices", indices)
     if index_array.shape != array.shape:
@@ -129,10 +131,12 @@ def _max_unpool(n_dims, input, indices, kernel_size, stride, padding, output_siz
     if result.size == 0:
         return result
     plane_count = math.prod(array.shape[:-n_dims])
+    # Unpooling only moves values and writes zeros: float16 moves as its bits (0 is +0.0).
+    bits = np.uint16 if array.dtype == _half.HALF else array.dtype
     out_of_range = kernels.max_unpool_forward(
-        _arrays.kernel_array(array).reshape(plane_count, -1),
+        _arrays.kernel_array(array).view(bits).reshape(plane_count, -1),
         _arrays.as_kernel_indices(index_array).reshape(plane_count, -1),
-        result.reshape(plane_count, -1),
+        result.view(bits).reshape(plane_count, -1),
         n_threads=n_threads_for(n_threads, result.size),
     )
     if out_of_range:
@@ -145,7 +149,7 @@ def _max_unpool(n_dims, input, indices, kernel_size, stride, padding, output_siz
 
 def _max_unpool_backward(n_dims, grad_output, indices, out, n_threads):
     check_n_threads(n_threads)  # checked for a uniform API; the gather runs in NumPy
-    gradient = _arrays.as_float_array("grad_output", grad_output)
+    gradient = _arrays.as_float_array("grad_output", grad_output, with_half=True)
     _arrays.check_pooling_shape("grad_output", gradient.shape, n_dims)
     index_array = _arrays.as_index_array("indices", indices)
     if (index_array.ndim != gradient.ndim
@@ -210,7 +214,7 @@ gradient, including those whose value the last one overwrote).
 
 Parameters
 ----------
-grad_output : array_like, float32 or float64
+grad_output : array_like, float16, float32 or float64
     Gradient of the unpooled output, shape ``(N, C, {out_spatial})`` or unbatched.
 indices : array_like of integers
     The ``indices`` given to ``max_unpool{n}d``; its shape is the gradient's.

@@ -235,11 +235,10 @@ def _avg_pool_backward(n_dims, grad_output, input_shape, kernel_size, stride, pa
                       _meta(gradient.ndim, gradient.dtype))
 
 
-def _max_pool_backward(n_dims, grad_output, indices, input_shape, chunks, n_threads,
-                       with_half=True):
+def _max_pool_backward(n_dims, grad_output, indices, input_shape, chunks, n_threads):
     n_threads = check_n_threads(n_threads)
     gradient = _as_dask("grad_output", grad_output)
-    _arrays.as_float_array("grad_output", _dtype_probe(gradient), with_half=with_half)
+    _arrays.as_float_array("grad_output", _dtype_probe(gradient), with_half=True)
     _arrays.check_pooling_shape("grad_output", gradient.shape, n_dims)
     index_array = _as_dask("indices", indices)
     _arrays.as_index_array("indices", _dtype_probe(index_array))
@@ -287,7 +286,7 @@ def _map_whole_planes(array, n_dims, function, output_spatial, meta):
 def _adaptive_max_pool(n_dims, input, output_size, return_indices, n_threads, index_dtype):
     n_threads = check_n_threads(n_threads)
     array = _as_dask("input", input)
-    _arrays.as_float_array("input", _dtype_probe(array))
+    _arrays.as_float_array("input", _dtype_probe(array), with_half=True)
     _arrays.check_pooling_shape("input", array.shape, n_dims)
     sizes = adaptive_output_size(output_size, array.shape[-n_dims:])
     return_indices = as_flag("return_indices", return_indices)
@@ -305,7 +304,7 @@ def _adaptive_max_pool(n_dims, input, output_size, return_indices, n_threads, in
 def _adaptive_avg_pool(n_dims, input, output_size, n_threads):
     n_threads = check_n_threads(n_threads)
     array = _as_dask("input", input)
-    _arrays.as_float_array("input", _dtype_probe(array))
+    _arrays.as_float_array("input", _dtype_probe(array), with_half=True)
     _arrays.check_pooling_shape("input", array.shape, n_dims)
     sizes = adaptive_output_size(output_size, array.shape[-n_dims:])
     function = partial(_adaptive_pool._adaptive_avg_pool, n_dims, output_size=sizes, out=None,
@@ -324,9 +323,10 @@ def _whole_plane_backward(n_dims, function, gradient, shape, chunks, n_threads):
 
 
 def _checked_gradient(n_dims, grad_output, input_shape):
-    """A float32/float64 ``grad_output`` as a Dask array, and ``input_shape`` as a tuple."""
+    """A float16/float32/float64 ``grad_output`` as a Dask array, and ``input_shape`` as a
+    tuple."""
     gradient = _as_dask("grad_output", grad_output)
-    _arrays.as_float_array("grad_output", _dtype_probe(gradient))
+    _arrays.as_float_array("grad_output", _dtype_probe(gradient), with_half=True)
     _arrays.check_pooling_shape("grad_output", gradient.shape, n_dims)
     shape = _arrays.as_shape("input_shape", input_shape, gradient.ndim)
     _arrays.check_pooling_shape("input_shape", shape, n_dims)
@@ -348,8 +348,7 @@ def _adaptive_avg_pool_backward(n_dims, grad_output, input_shape, chunks, n_thre
 
 
 def _adaptive_max_pool_backward(n_dims, grad_output, indices, input_shape, chunks, n_threads):
-    return _max_pool_backward(n_dims, grad_output, indices, input_shape, chunks, n_threads,
-                              with_half=False)
+    return _max_pool_backward(n_dims, grad_output, indices, input_shape, chunks, n_threads)
 
 
 def _global_max_pool(n_dims, input, return_indices, n_threads, index_dtype):
@@ -364,8 +363,7 @@ def _global_max_pool_backward(n_dims, grad_output, indices, input_shape, chunks,
     n_threads = check_n_threads(n_threads)
     gradient, shape = _checked_gradient(n_dims, grad_output, input_shape)
     _global_pool._check_global_gradient(n_dims, gradient, shape)
-    return _max_pool_backward(n_dims, gradient, indices, shape, chunks, n_threads,
-                              with_half=False)
+    return _max_pool_backward(n_dims, gradient, indices, shape, chunks, n_threads)
 
 
 def _global_avg_pool_backward(n_dims, grad_output, input_shape, chunks, n_threads):

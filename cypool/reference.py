@@ -24,9 +24,12 @@ Conventions shared by every function
   ``range(k)`` (``d = 1`` for average pooling). Taps outside ``[0, L)`` are padding.
 - Windows and the taps inside them are visited in raster order: depth, then height, then
   width, the last dimension fastest.
-- float32 and float64 everywhere, arithmetic in the input's dtype; max and average pooling
-  also take float16 (average sums in float32, rounded once; backwards add in float16), and
-  max pooling forward the integer dtypes int8, int16, int32, int64, uint8, uint16, uint32.
+- float32 and float64 everywhere, arithmetic in the input's dtype. float16 (all but lp
+  pooling) follows PyTorch's Half rules: forwards and the global average backward compute in
+  float32 and round once; the max backwards add in float16 (one rounding per addition); the
+  adaptive average backward divides ``g / kd / kh / kw`` and adds in float16, rounding after
+  each operation. Max pooling forward and max unpooling also take the integer dtypes int8,
+  int16, int32, int64, uint8, uint16, uint32.
 
 Max pooling: padding never takes part. The first real tap starts as the best; each later
 real tap ``v`` replaces it when ``v > best or isnan(v)``. So ties keep the first maximum, and
@@ -442,7 +445,7 @@ def _adaptive_output_size(output_size, spatial):
 
 
 def _adaptive_max_pool(n_dims, input, output_size, return_indices):
-    planes, lead_shape = _as_planes(input, n_dims)
+    planes, lead_shape = _as_planes(input, n_dims, _WINDOW_DTYPES)
     spatial = planes.shape[1:]
     out_shape = _adaptive_output_size(output_size, spatial)
     values = np.empty((planes.shape[0],) + out_shape, dtype=planes.dtype)
@@ -537,21 +540,22 @@ def _torch_sum(planes):
 
 
 def _adaptive_avg_pool(n_dims, input, output_size):
-    planes, lead_shape = _as_planes(input, n_dims)
+    planes, lead_shape = _as_planes(input, n_dims, _WINDOW_DTYPES)
     spatial = planes.shape[1:]
     out_shape = _adaptive_output_size(output_size, spatial)
-    dtype = planes.dtype.type
+    # float16 is summed and divided in float32, then rounded once (PyTorch's opmath).
+    dtype = np.float32 if planes.dtype == np.float16 else planes.dtype.type
     if out_shape == (1,) * n_dims:   # PyTorch: input.mean(spatial dims)
         flat = np.ascontiguousarray(planes).reshape(planes.shape[0], int(np.prod(spatial)))
-        output = _torch_sum(flat) / dtype(flat.shape[1])
-        return output.reshape(lead_shape + out_shape)
+        output = _torch_sum(flat.astype(dtype)) / dtype(flat.shape[1])
+        return output.astype(planes.dtype).reshape(lead_shape + out_shape)
     output = np.empty((planes.shape[0],) + out_shape, dtype=planes.dtype)
     for out_pos in itertools.product(*(range(o) for o in out_shape)):
         windows = [adaptive_window(o, O, L) for o, O, L in zip(out_pos, out_shape, spatial)]
-        total = np.zeros(planes.shape[0], dtype=planes.dtype)
+        total = np.zeros(planes.shape[0], dtype=dtype)
         with np.errstate(invalid="ignore", over="ignore"):
             for in_pos in itertools.product(*windows):   # raster order, in the dtype
-                total = total + planes[(slice(None),) + in_pos]
+                total = total + planes[(slice(None),) + in_pos].astype(dtype)
             for window in windows:                        # sum / kd / kh / kw
                 total = total / dtype(len(window))
         output[(slice(None),) + out_pos] = total
@@ -560,7 +564,7 @@ def _adaptive_avg_pool(n_dims, input, output_size):
 
 def _adaptive_avg_pool_backward(n_dims, grad_output, input_shape):
     grad_output = np.asarray(grad_output)
-    _check_dtype(grad_output, "grad_output")
+    _check_dtype(grad_output, "grad_output", _WINDOW_DTYPES)
     input_shape = tuple(operator.index(n) for n in input_shape)
     if (len(input_shape) != grad_output.ndim
             or input_shape[:-n_dims] != grad_output.shape[:-n_dims]):
@@ -573,7 +577,8 @@ def _adaptive_avg_pool_backward(n_dims, grad_output, input_shape):
     grad_input = np.zeros((grads.shape[0],) + spatial, dtype=grad_output.dtype)
     with np.errstate(invalid="ignore", over="ignore"):
         if out_shape == (1,) * n_dims:   # PyTorch's mean backward: grad / plane size
-            delta = grads.reshape(-1) / dtype(np.prod(spatial))
+            divide_in = np.float32 if dtype is np.float16 else dtype  # float16: rounded once
+            delta = grads.reshape(-1).astype(divide_in) / divide_in(np.prod(spatial))
             grad_input[...] = delta.reshape((-1,) + (1,) * n_dims)
             return grad_input.reshape(input_shape)
         for out_pos in itertools.product(*(range(o) for o in out_shape)):
@@ -703,7 +708,7 @@ global_avg_pool3d_backward = adaptive_avg_pool3d_backward
 # --------------------------------------------------------------------------------------
 
 def _max_unpool(n_dims, input, indices, kernel_size, stride, padding, output_size):
-    planes, lead_shape = _as_planes(input, n_dims)
+    planes, lead_shape = _as_planes(input, n_dims, _MAX_POOL_DTYPES)
     kernel_size, stride, padding, _ = _params(n_dims, kernel_size, stride, padding, 1)
     spatial = planes.shape[1:]
     indices = np.asarray(indices).reshape(planes.shape[0], int(np.prod(spatial)))
@@ -780,3 +785,94 @@ def lp_pool2d(input, norm_type, kernel_size, stride=None, ceil_mode=False):
 def lp_pool3d(input, norm_type, kernel_size, stride=None, ceil_mode=False):
     """3-d power-average pooling, as ``torch.nn.functional.lp_pool3d`` defines it."""
     return _lp_pool(3, input, norm_type, kernel_size, stride, ceil_mode)
+
+
+# --------------------------------------------------------------------------------------
+# Fractional max pooling
+# --------------------------------------------------------------------------------------
+
+def fractional_intervals(sample, in_size, out_size, kernel_size):
+    """Window starts along one dimension for one random ``sample`` (PyTorch's
+    ``generate_intervals``), computed in the sample's own floating type (float16 arithmetic
+    rounds after every operation, as PyTorch's ``Half`` does)::
+
+        alpha = T(L - k) / T(O - 1)
+        start[i] = int(T(i) + u) * alpha) - int(u * alpha)     for i < O - 1
+        start[O - 1] = L - k
+
+    >>> fractional_intervals(np.float32(0.5), 10, 4, 2)
+    [0, 3, 5, 8]
+    """
+    dtype = type(sample)
+    starts = []
+    if out_size > 1:
+        alpha = dtype(in_size - kernel_size) / dtype(out_size - 1)
+        for i in range(out_size - 1):
+            starts.append(int((dtype(i) + sample) * alpha) - int(sample * alpha))
+    starts.append(in_size - kernel_size)
+    return starts
+
+
+# The sample of each spatial dimension, by position in the sample triple / pair: PyTorch's 2-d
+# kernel reads (width, height), its 3-d kernel (depth, height, width).
+_FRACTIONAL_SAMPLE_OF_DIMENSION = {2: (1, 0), 3: (0, 1, 2)}
+
+
+def _fractional_max_pool(n_dims, input, kernel_size, output_size, output_ratio,
+                         return_indices, _random_samples):
+    planes, lead_shape = _as_planes(input, n_dims, _WINDOW_DTYPES)
+    spatial = planes.shape[1:]
+    kernel_size = _as_tuple(kernel_size, n_dims, "kernel_size")
+    if output_size is None:
+        ratio = output_ratio if isinstance(output_ratio, (tuple, list)) else (output_ratio,) * n_dims
+        output_size = tuple(int(L * r) for L, r in zip(spatial, ratio))
+    out_shape = _as_tuple(output_size, n_dims, "output_size")
+    # PyTorch's checks: out + k - 1 <= L in 2-d, but out + k - 1 < L in 3-d.
+    slack = 0 if n_dims == 2 else 1
+    if any(o < 1 or o + k - 1 + slack > L for o, k, L in zip(out_shape, kernel_size, spatial)):
+        raise ValueError(f"output_size {out_shape} with kernel_size {kernel_size} does not fit "
+                         f"the input size {spatial}")
+    samples = np.asarray(_random_samples)
+    if samples.dtype != planes.dtype:
+        raise TypeError("_random_samples must have the input's dtype")
+    samples = samples[:lead_shape[0] if len(lead_shape) == 2 else 1]  # extra rows: unused
+    samples = samples.reshape(planes.shape[0], n_dims)
+    values = np.empty((planes.shape[0],) + out_shape, dtype=planes.dtype)
+    indices = np.empty((planes.shape[0],) + out_shape, dtype=np.int64)
+    for plane in range(planes.shape[0]):
+        starts = [fractional_intervals(samples[plane, which], L, O, k) for which, L, O, k
+                  in zip(_FRACTIONAL_SAMPLE_OF_DIMENSION[n_dims], spatial, out_shape,
+                         kernel_size)]
+        for out_pos in itertools.product(*(range(o) for o in out_shape)):
+            window = [range(s[o], s[o] + k) for s, o, k in zip(starts, out_pos, kernel_size)]
+            best = best_index = None
+            for in_pos in itertools.product(*window):  # raster order
+                v = planes[(plane,) + in_pos]
+                if best is None or v > best or np.isnan(v):  # first maximum, last NaN
+                    best, best_index = v, _flat_index(in_pos, spatial)
+            values[(plane,) + out_pos] = best
+            indices[(plane,) + out_pos] = best_index
+    values = values.reshape(lead_shape + out_shape)
+    indices = indices.reshape(lead_shape + out_shape)
+    return (values, indices) if return_indices else values
+
+
+def fractional_max_pool2d(input, kernel_size, output_size=None, output_ratio=None,
+                          return_indices=False, _random_samples=None):
+    """2-d fractional max pooling with the given samples ``(N, C, 2)`` (unbatched ``(1, C, 2)``;
+    extra rows are ignored), of the input's dtype: sample 0 draws the width intervals, sample
+    1 the height's. Each window is ``kernel_size`` wide and starts at the interval start; max
+    as in ``max_pool2d``. ``output_ratio`` gives ``output_size = int(L * ratio)``."""
+    return _fractional_max_pool(2, input, kernel_size, output_size, output_ratio,
+                                return_indices, _random_samples)
+
+
+def fractional_max_pool3d(input, kernel_size, output_size=None, output_ratio=None,
+                          return_indices=False, _random_samples=None):
+    """3-d fractional max pooling with samples ``(N, C, 3)``: depth, height, width."""
+    return _fractional_max_pool(3, input, kernel_size, output_size, output_ratio,
+                                return_indices, _random_samples)
+
+
+fractional_max_pool2d_backward = max_pool2d_backward
+fractional_max_pool3d_backward = max_pool3d_backward

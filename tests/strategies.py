@@ -290,3 +290,70 @@ def peak_traced_bytes(step, repeats=5):
         return tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
+
+
+# --------------------------------------------------------------------------------------
+# Fractional max pooling
+# --------------------------------------------------------------------------------------
+
+# PyTorch's fit rule: out + k - 1 <= L in 2-d, out + k - 1 < L in 3-d.
+FRACTIONAL_EXTRA_INPUT = {2: 0, 3: 1}
+
+
+@dataclasses.dataclass
+class FractionalCase:
+    n_dims: int
+    x: np.ndarray             # the input, in its drawn memory layout
+    kwargs: dict              # kernel_size and output_size or output_ratio, as a user writes them
+    samples: np.ndarray       # (N or 1 plus extra rows, C, n_dims), the input's dtype
+    out_shape: tuple          # full output shape, batch and channel axes included
+    seed: int
+
+
+def fractional_samples(shape, dtype, rng):
+    """Samples in [0, 1) of ``dtype``, with the edges 0 and the largest value below 1 mixed in."""
+    dtype = np.dtype(dtype)
+    samples = (rng.integers(0, 2**11, shape) * 2.0**-11 if dtype == np.float16
+               else rng.random(shape)).astype(dtype)
+    edges = np.array([0, np.nextafter(dtype.type(1), dtype.type(0))], dtype)
+    mask = rng.random(shape) < 0.1
+    samples[mask] = rng.choice(edges, size=int(mask.sum()))
+    return samples
+
+
+@st.composite
+def fractional_cases(draw, n_dims, max_spatial=9, dtypes=DTYPES, layouts=LAYOUTS,
+                     value_modes=VALUE_MODES, max_batch=3, batched=None):
+    """A valid fractional max pooling problem; one axis is sometimes long (up to 400), where
+    computing the window starts in float32 rather than float64 changes them."""
+    extra = FRACTIONAL_EXTRA_INPUT[n_dims]
+    kernel_size = tuple(draw(st.integers(1, 4)) for _ in range(n_dims))
+    spatial = [draw(st.integers(k + extra, max(max_spatial, k + extra))) for k in kernel_size]
+    if draw(st.integers(0, 4)) == 0:
+        spatial[-1] = draw(st.integers(kernel_size[-1] + extra, 400))
+    spatial = tuple(spatial)
+    out_spatial = tuple(draw(st.integers(1, length - k + 1 - extra))
+                        for length, k in zip(spatial, kernel_size))
+    kwargs = {"kernel_size": _user_form(draw, kernel_size)}
+    if draw(st.booleans()):
+        kwargs["output_size"] = _user_form(draw, out_spatial)
+    else:
+        # int(L * ratio) is the output size wanted: aim at the middle of its interval (ratio
+        # 1 for o == L, which 2-d allows with k == 1).
+        kwargs["output_ratio"] = tuple(min(1.0, (o + 0.5) / length)
+                                       for o, length in zip(out_spatial, spatial))
+    if batched is None:
+        batched = draw(st.booleans())
+    channels = draw(st.integers(1, 3))
+    lead = (draw(st.integers(0, max_batch)), channels) if batched else (channels,)
+    dtype = draw(st.sampled_from(dtypes))
+    mode = draw(st.sampled_from(value_modes))
+    seed = draw(st.integers(0, 2**32 - 1))
+    layout = draw(st.sampled_from(layouts))
+    readonly = draw(st.booleans())
+    x = with_layout(make_values(lead + spatial, dtype, mode, seed), layout, readonly,
+                    channel_axis=len(lead) - 1)
+    rows = (lead[0] if batched else 1) + draw(st.sampled_from([0, 0, 0, 2]))
+    samples = fractional_samples((rows, channels, n_dims), dtype,
+                                 np.random.default_rng(seed + 1))
+    return FractionalCase(n_dims, x, kwargs, samples, lead + out_spatial, seed)

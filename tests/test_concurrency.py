@@ -1,6 +1,7 @@
 """Determinism and thread safety.
 
-- Every op (window, adaptive and global pooling, unpool) gives bit-identical results for any
+- Every op (window, adaptive, global and fractional pooling, unpool) gives bit-identical
+  results for any
   ``n_threads`` and on every repeat, with inputs large enough that the parallel path runs
   (``PARALLEL_THRESHOLD``).
 - Many Python threads calling every op at once on shared inputs get what serial calls get.
@@ -80,7 +81,7 @@ def run_every_op(n_dims, x, window, gradient, n_threads):
     global_values, global_indices = getattr(cypool, f"global_max_pool{n_dims}d")(
         x, True, n_threads=n_threads)
     global_gradient = gradient[(Ellipsis,) + (slice(0, 1),) * n_dims]
-    return {
+    return fractional_ops(n_dims, x, n_threads) | {
         "max values": values,
         "max indices": indices,
         "max values only": max_pool(x, **window, n_threads=n_threads),
@@ -110,6 +111,25 @@ def run_every_op(n_dims, x, window, gradient, n_threads):
         "max unpool": getattr(cypool, f"max_unpool{n_dims}d")(
             values, indices, **unpool_window(n_dims, shape, values.shape, window),
             n_threads=n_threads),
+    }
+
+
+def fractional_ops(n_dims, x, n_threads):
+    """Fractional max pooling (2-d and 3-d) to half the input size, with fixed samples."""
+    if n_dims == 1:
+        return {}
+    forward = getattr(cypool, f"fractional_max_pool{n_dims}d")
+    output_size = tuple(length // 2 for length in x.shape[-n_dims:])
+    samples = np.random.default_rng(9).random(x.shape[:2] + (n_dims,)).astype(x.dtype)
+    values, indices = forward(x, 2, output_size, return_indices=True, _random_samples=samples,
+                              n_threads=n_threads)
+    return {
+        "fractional max values": values,
+        "fractional max indices": indices,
+        "fractional max values only": forward(x, 2, output_size, _random_samples=samples,
+                                              n_threads=n_threads),
+        "fractional max backward": getattr(cypool, f"fractional_max_pool{n_dims}d_backward")(
+            make_gradient(values.shape, x.dtype), indices, x.shape, n_threads=n_threads),
     }
 
 

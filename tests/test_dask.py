@@ -131,7 +131,7 @@ def test_float16_and_integer_inputs_equal_memory(n_dims, data):
 @EXAMPLES
 @given(data=st.data())
 def test_adaptive_and_global_pooling_equal_memory(n_dims, data):
-    case = data.draw(adaptive_cases(n_dims))
+    case = data.draw(adaptive_cases(n_dims, dtypes=(np.float16, np.float32, np.float64)))
     x, size = case.x, case.output_size
     array = lazy(data, x)
     chunks = maybe_chunks(data, x.shape)
@@ -258,7 +258,7 @@ BAD_CALLS = [
     ("max_pool2d_backward", (GRAD, INDICES[..., :2], X.shape), {}),
     ("max_pool2d_backward", (GRAD, INDICES.astype(np.float32), X.shape), {}),
     ("max_pool2d_backward", (GRAD, INDICES, (2, 2, 6, 6)), {}),
-    ("adaptive_max_pool2d", (X.astype(np.float16), 2), {}),
+    ("adaptive_max_pool2d", (X.astype(np.int32), 2), {}),
     ("adaptive_avg_pool2d", (X, 0), {}),
     ("adaptive_avg_pool2d", (X, (2, 2, 2)), {}),
     ("adaptive_avg_pool2d_backward", (GRAD, (1, 3, 6, 6)), {}),

@@ -54,8 +54,8 @@ class Spec:
 
     @property
     def family(self):
-        """"pool" (window pooling), "adaptive", "global", "unpool", "lp", "layer" or
-        "threads"."""
+        """"pool" (window pooling), "adaptive", "global", "fractional", "unpool", "lp",
+        "layer" or "threads"."""
         if self.function[0].isupper():
             return "layer"
         if self.function.endswith("num_threads"):
@@ -64,6 +64,8 @@ class Spec:
             return "unpool"
         if self.function.startswith("lp_pool"):
             return "lp"
+        if self.function.startswith("fractional"):
+            return "fractional"
         return re.match(r"(adaptive|global)?", self.function).group(0) or "pool"
 
     @property
@@ -129,6 +131,9 @@ def valid_arguments(spec: Spec) -> dict:
     adaptive = spec.family == "adaptive" or spec.function.startswith("Adaptive")
     sizes = ({"output_size": spec.output_spatial} if adaptive
              else {} if spec.family == "global" else {"kernel_size": KERNEL_SIZE})
+    if spec.family == "fractional":  # fixed samples, so that backwards can replay the forward
+        sizes = {**sizes, "output_size": spec.output_spatial,
+                 "_random_samples": rng.random((spec.batch, LEAD[1], spec.n_dims))}
     if spec.family == "layer":
         return {**sizes, "mode": True, "input": x, "grad_output": grad}
     if spec.family == "unpool":
@@ -413,7 +418,9 @@ def test_window_that_does_not_fit_the_input(function, bad):
 # --------------------------------------------------------------------------------------
 
 OUTPUT_SIZE_CASES = [
-    Bad("output_size", label, value, error, only="adaptive|Adaptive") for label, value, error in [
+    Bad("output_size", label, value, error,
+        only="adaptive|Adaptive" if label == "none" else "adaptive|Adaptive|fractional")
+    for label, value, error in [
         ("zero", 0, ValueError),
         ("negative", -1, ValueError),
         ("zero_last_axis", per_axis(2, 0), ValueError),
@@ -433,6 +440,12 @@ OUTPUT_SIZE_CASES = [
         ("2**64_numpy", np.uint64(2**64 - 1), ValueError),
         ("2**41_last_axis", per_axis(2, 2**41), ValueError),
     ]
+]
+# Fractional pooling: None asks for output_ratio; out + kernel_size - 1 must fit the input.
+OUTPUT_SIZE_CASES += [
+    Bad("output_size", "none_without_output_ratio", None, ValueError, only="fractional"),
+    Bad("output_size", "too_large_for_input", per_axis(2, 7), ValueError, only="fractional"),
+    Bad("kernel_size", "too_large_for_output_size", 9, ValueError, only="fractional"),
 ]
 # Planes too large for any machine: one axis below the per-axis limit, their product far above.
 OUTPUT_SIZE_CASES += [
@@ -526,7 +539,6 @@ def test_bad_option(function, bad):
 # 4. The array: input (forwards) or grad_output (backwards)
 # --------------------------------------------------------------------------------------
 
-NOT_WINDOW_POOLING = r"^(?!(max|avg)_pool\dd|(Max|Avg)Pool)"
 
 
 def array_cases(argument):
@@ -536,14 +548,12 @@ def array_cases(argument):
     def shape_of(spec):
         return spec.array_shape(argument)
 
-    # Max pooling forward pools integers; the others refuse them. Only window pooling takes
+    # Max pooling forward and unpooling take integers; the others refuse them. Every op takes
     # float16.
-    not_max_forward = r"^(?!max_pool\dd$|MaxPool)" if argument == "input" else ""
+    not_max_forward = r"^(?!max_pool\dd$|MaxPool|max_unpool\dd$)" if argument == "input" else ""
     return [
         Bad(argument, "int32", shaped(shape_of, np.int32, 1), TypeError, only=not_max_forward),
         Bad(argument, "int64", shaped(shape_of, np.int64, 1), TypeError, only=not_max_forward),
-        Bad(argument, "float16", shaped(shape_of, np.float16), TypeError,
-            only=NOT_WINDOW_POOLING),
         Bad(argument, "uint64", shaped(shape_of, np.uint64, 1), TypeError),
         Bad(argument, "bool", shaped(shape_of, np.bool_, True), TypeError),
         Bad(argument, "complex128", shaped(shape_of, np.complex128), TypeError),
@@ -847,8 +857,72 @@ def test_bad_norm_type(function, bad):
     assert_refused(function, bad)
 
 
+# --------------------------------------------------------------------------------------
+# Fractional pooling: output_ratio, _random_samples, random_state
+# --------------------------------------------------------------------------------------
+
+WITHOUT_OUTPUT_SIZE = (("output_size", None),)
+RATIO_CASES = [
+    Bad("output_ratio", label, value, error, also=WITHOUT_OUTPUT_SIZE)
+    for label, value, error in [
+        ("none_without_output_size", None, ValueError),
+        ("zero", 0.0, ValueError),
+        ("negative", -0.5, ValueError),
+        ("nan", float("nan"), ValueError),
+        ("inf", float("inf"), ValueError),
+        ("above_one", 1.5, ValueError),
+        ("output_below_one", 0.01, ValueError),         # int(L * 0.01) == 0
+        ("output_too_large_for_kernel", 1.0, ValueError),  # L + kernel_size - 1 > L
+        ("too_many_values", too_many(0.5), ValueError),
+        ("string", "0.5", TypeError),
+        ("string_in_tuple", per_axis(0.5, "0.5"), TypeError),
+        ("bool", True, TypeError),
+        ("complex", 0.5j, TypeError),
+    ]
+]
+
+
+def samples_shaped(change, dtype=np.float64, fill=0.5):
+    """A Build for samples of the valid call's shape (batch, C, n_dims), changed by ``change``."""
+    return shaped(lambda spec: change((spec.batch, LEAD[1], spec.n_dims)), dtype, fill)
+
+
+WITHOUT_SAMPLES = (("_random_samples", None),)
+SAMPLE_CASES = [
+    Bad("_random_samples", label, value, error) for label, value, error in [
+        ("float32_for_float64_input", samples_shaped(lambda s: s, np.float32), TypeError),
+        ("int64", samples_shaped(lambda s: s, np.int64, 0), TypeError),
+        ("strings", samples_shaped(lambda s: s, "U3", "abc"), TypeError),
+        ("object", samples_shaped(lambda s: s, object), TypeError),
+        ("ragged_list", Build(ragged), ValueError),
+        ("too_few_rows", samples_shaped(lambda s: (s[0] - 1,) + s[1:]), ValueError),
+        ("other_channels", samples_shaped(lambda s: (s[0], s[1] + 1, s[2])), ValueError),
+        ("one_sample_too_many", samples_shaped(lambda s: s[:2] + (s[2] + 1,)), ValueError),
+        ("two_axes", samples_shaped(lambda s: (s[0] * s[1], s[2])), ValueError),
+        ("one", samples_shaped(lambda s: s, fill=1.0), ValueError),
+        ("negative", samples_shaped(lambda s: s, fill=-0.25), ValueError),
+        ("nan", samples_shaped(lambda s: s, fill=np.nan), ValueError),
+    ]
+] + [
+    Bad("random_state", label, value, error, also=WITHOUT_SAMPLES)
+    for label, value, error in [
+        ("float", 1.5, TypeError),
+        ("string", "0", TypeError),
+        ("bool", True, TypeError),
+        ("legacy_random_state", np.random.RandomState(0), TypeError),
+        ("negative", -1, ValueError),
+    ]
+] + [Bad("random_state", "with_random_samples", 0, ValueError)]
+
+
+@pytest.mark.parametrize("function, bad", cases(RATIO_CASES + SAMPLE_CASES))
+def test_bad_fractional_argument(function, bad):
+    assert_refused(function, bad)
+
+
 ALL_TABLES = (NORM_CASES + SIZE_CASES + GEOMETRY_CASES + OUTPUT_SIZE_CASES + OPTION_CASES + ARRAY_CASES
-              + INPUT_SHAPE_CASES + INDEX_CASES + OUT_CASES + LAYER_CASES)
+              + INPUT_SHAPE_CASES + INDEX_CASES + OUT_CASES + LAYER_CASES + RATIO_CASES
+              + SAMPLE_CASES)
 
 
 @pytest.mark.parametrize("function", FUNCTIONS + LAYERS)

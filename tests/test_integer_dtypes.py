@@ -110,3 +110,27 @@ def test_every_specialised_row_shape(kernel_size, stride, dtype):
                                                              return_indices=True)
     np.testing.assert_array_equal(values, expected_values)
     np.testing.assert_array_equal(indices, expected_indices)
+
+
+@pytest.mark.parametrize("n_dims", [1, 2, 3])
+@given(data=st.data())
+def test_integer_max_unpool_matches_reference(n_dims, data):
+    """Unpooling copies integer values as they are into zeros of the dtype (PyTorch does not
+    unpool integers: the reference is the oracle). Random indices, with repeats."""
+    case = data.draw(pool_cases(n_dims, "max"), label="case")
+    dtype = data.draw(st.sampled_from(INTEGER_DTYPES), label="dtype")
+    values = getattr(reference, f"max_pool{n_dims}d")(integer_values(case, dtype, case.seed),
+                                                      **case.kwargs)
+    window = {"kernel_size": case.kernel_size, "stride": case.stride,
+              "padding": case.padding}
+    sizes = [(o - 1) * s - 2 * p + k for o, k, s, p in zip(
+        values.shape[-n_dims:], case.kernel_size, case.stride, case.padding)]
+    if min(sizes) < 1:
+        return
+    indices = np.random.default_rng(case.seed).integers(0, int(np.prod(sizes)), values.shape)
+    values = with_layout(values, data.draw(st.sampled_from(LAYOUTS), label="layout"),
+                         readonly=True)
+    expected = getattr(reference, f"max_unpool{n_dims}d")(values, indices, **window)
+    result = getattr(cypool, f"max_unpool{n_dims}d")(values, indices, **window)
+    assert result.dtype == dtype
+    np.testing.assert_array_equal(result, expected, strict=True)

@@ -1,5 +1,5 @@
-"""No leaks: resident memory stays flat over thousands of calls of every op (window, adaptive
-and global pooling, unpool), including calls that raise (the error paths free what they
+"""No leaks: resident memory stays flat over thousands of calls of every op (window, adaptive,
+global and fractional pooling, unpool), including calls that raise (the error paths free what they
 allocated before raising).
 
 Linux only (it reads ``/proc/self/statm``). Each call's result, or for global pooling forward
@@ -120,6 +120,25 @@ def op_calls(n_dims):
                                                     + x[0, 0].size, 2, 1, 1, **BACKWARD)),
         ("error_unpool_output_size", fails(ValueError, unpool, values, indices, 2, 1, 1,
                                            (1,) * n_dims)),
+    ] + fractional_calls(n_dims, x, fails)
+
+
+def fractional_calls(n_dims, x, fails):
+    """(label, call) for fractional max pooling (2-d and 3-d), successful and failing."""
+    if n_dims == 1:
+        return []
+    forward = getattr(cypool, f"fractional_max_pool{n_dims}d")
+    backward = getattr(cypool, f"fractional_max_pool{n_dims}d_backward")
+    samples = RNG.random(x.shape[:2] + (n_dims,))
+    values, indices = forward(x, 2, output_ratio=0.5, return_indices=True,
+                              _random_samples=samples)
+    return [
+        ("fractional_with_indices", lambda: forward(x, 2, output_ratio=0.5,
+                                                    return_indices=True, random_state=1)),
+        ("fractional_values", lambda: forward(x, 2, output_ratio=0.5, _random_samples=samples)),
+        ("fractional_backward", lambda: backward(values, indices, x.shape, **BACKWARD)),
+        ("error_fractional_samples", fails(ValueError, forward, x, 2, output_ratio=0.5,
+                                           _random_samples=samples + 1)),
     ]
 
 

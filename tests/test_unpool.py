@@ -112,7 +112,7 @@ I = np.zeros((2, 3, 4, 5), np.int64)
     ((X, I - 1, 2), {}, ValueError, "indices"),
     ((X, I[..., :4], 2), {}, ValueError, "indices"),
     ((X, I.astype(np.float64), 2), {}, TypeError, "indices"),
-    ((X.astype(np.int32), I, 2), {}, TypeError, "input"),
+    ((X.astype(np.bool_), I, 2), {}, TypeError, "input"),
     ((X, I, 0), {}, ValueError, "kernel_size"),
     ((X, I, 2, 0), {}, ValueError, "stride"),
     ((X, I, 2, 2, -1), {}, ValueError, "padding"),

@@ -8,10 +8,12 @@ import cypool
 from .cases import (
     ADAPTIVE_CASES,
     AVG_CASES,
+    FRACTIONAL_CASES,
     MAX_CASES,
     THREADS,
     make_adaptive_case,
     make_case,
+    make_fractional_case,
 )
 
 
@@ -134,6 +136,39 @@ class AdaptiveAvgPool(_Adaptive):
 
     def peakmem_backward(self, case, threads):
         self.backward(self.grad, self.x.shape, n_threads=threads)
+
+
+class FractionalMaxPool:
+    """Fractional max pooling with fixed samples, forward and backward."""
+
+    params = (list(FRACTIONAL_CASES), THREADS)
+    param_names = ["case", "threads"]
+    timeout = 120
+
+    def setup(self, case, threads):
+        self.x, n_dims, self.kernel_size, self.output_size, self.samples = \
+            make_fractional_case(case)
+        self.forward = getattr(cypool, f"fractional_max_pool{n_dims}d")
+        self.backward = getattr(cypool, f"fractional_max_pool{n_dims}d_backward")
+        self.values, self.indices = self.forward(self.x, self.kernel_size, self.output_size,
+                                                 return_indices=True,
+                                                 _random_samples=self.samples)
+        self.grad = np.ones_like(self.values)
+
+    def time_forward_with_indices(self, case, threads):
+        self.forward(self.x, self.kernel_size, self.output_size, return_indices=True,
+                     _random_samples=self.samples, n_threads=threads)
+
+    def time_forward_values_only(self, case, threads):
+        self.forward(self.x, self.kernel_size, self.output_size,
+                     _random_samples=self.samples, n_threads=threads)
+
+    def time_backward(self, case, threads):
+        self.backward(self.grad, self.indices, self.x.shape, n_threads=threads)
+
+    def peakmem_forward_with_indices(self, case, threads):
+        self.forward(self.x, self.kernel_size, self.output_size, return_indices=True,
+                     _random_samples=self.samples, n_threads=threads)
 
 
 class LpPool:

@@ -5,10 +5,12 @@ a benchmark peer, never a dependency of cypool."""
 from .cases import (
     ADAPTIVE_CASES,
     AVG_CASES,
+    FRACTIONAL_CASES,
     MAX_CASES,
     THREADS,
     make_adaptive_case,
     make_case,
+    make_fractional_case,
     torch_adaptive_backward,
     torch_backward,
 )
@@ -107,3 +109,34 @@ class TorchAdaptiveAvgPool(_TorchAdaptivePeer):
 
     def time_forward(self, case, threads):
         self.functional(self.x, self.output_size)
+
+
+class TorchFractionalMaxPool:
+    """PyTorch's fractional max pooling with the same samples (it always computes indices)."""
+
+    params = (list(FRACTIONAL_CASES), THREADS)
+    param_names = ["case", "threads"]
+    timeout = 120
+
+    def setup(self, case, threads):
+        try:
+            import torch
+        except ImportError:
+            raise NotImplementedError("torch is not installed") from None
+        torch.set_num_threads(threads)
+        x, n_dims, self.kernel_size, self.output_size, samples = make_fractional_case(case)
+        self.x, self.samples = torch.from_numpy(x), torch.from_numpy(samples)
+        self.functional = getattr(torch.nn.functional, f"fractional_max_pool{n_dims}d")
+        values, indices = self.functional(self.x, self.kernel_size, self.output_size,
+                                          return_indices=True, _random_samples=self.samples)
+        op = getattr(torch.ops.aten, f"fractional_max_pool{n_dims}d_backward")
+        grad = torch.ones_like(values)
+        self.backward = lambda: op(grad, self.x, [self.kernel_size] * n_dims,
+                                   [self.output_size] * n_dims, indices)
+
+    def time_forward_with_indices(self, case, threads):
+        self.functional(self.x, self.kernel_size, self.output_size, return_indices=True,
+                        _random_samples=self.samples)
+
+    def time_backward(self, case, threads):
+        self.backward()

@@ -106,3 +106,21 @@ def torch_adaptive_backward(torch, kind, x, grad, indices, n_dims, output_size):
         return lambda: op(grad, x, indices)
     op = getattr(torch.ops.aten, f"_adaptive_avg_pool{spatial}d_backward")
     return lambda: op(grad, x)
+
+
+# Fractional max pooling: (input shape, kernel_size, output_size); Graham's ratio of about
+# 1/sqrt(2) with 2-wide windows. The samples are fixed, so that every run (and PyTorch's
+# peer) pools the same windows.
+FRACTIONAL_CASES = {
+    "fractional_2d": ((32, 64, 56, 56), 2, 40),
+    "fractional_3d": ((4, 16, 32, 32, 32), 2, 22),
+}
+
+
+def make_fractional_case(name):
+    """(float32 input array, n spatial dims, kernel_size, output_size, float32 samples)."""
+    shape, kernel_size, output_size = FRACTIONAL_CASES[name]
+    rng = np.random.default_rng(0)
+    x = rng.random(shape, dtype=np.float32)
+    samples = rng.random(shape[:2] + (len(shape) - 2,), dtype=np.float32)
+    return x, len(shape) - 2, kernel_size, output_size, samples
