@@ -187,7 +187,7 @@ Examples
 def _adaptive_max_pool(n_dims, input, output_size, return_indices, out, n_threads,
                        index_dtype):
     n_threads = check_n_threads(n_threads)
-    array = _arrays.as_float_array("input", input, with_half=True)
+    array = _arrays.as_float_array("input", input)
     _arrays.check_pooling_shape("input", array.shape, n_dims)
     sizes = adaptive_output_size(output_size, array.shape[-n_dims:])
     return_indices = as_flag("return_indices", return_indices)
@@ -217,7 +217,7 @@ def _adaptive_max_pool(n_dims, input, output_size, return_indices, out, n_thread
 
 def _adaptive_avg_pool(n_dims, input, output_size, out, n_threads):
     n_threads = check_n_threads(n_threads)
-    array = _arrays.as_float_array("input", input, with_half=True)
+    array = _arrays.as_float_array("input", input)
     _arrays.check_pooling_shape("input", array.shape, n_dims)
     sizes = adaptive_output_size(output_size, array.shape[-n_dims:])
     if sizes == (1,) * n_dims:
@@ -242,7 +242,7 @@ def _adaptive_max_pool_backward(n_dims, grad_output, indices, input_shape, out, 
 
 def _adaptive_avg_pool_backward(n_dims, grad_output, input_shape, out, n_threads):
     n_threads = check_n_threads(n_threads)
-    gradient = _arrays.as_float_array("grad_output", grad_output, with_half=True)
+    gradient = _arrays.as_float_array("grad_output", grad_output)
     _arrays.check_pooling_shape("grad_output", gradient.shape, n_dims)
     shape = _arrays.as_shape("input_shape", input_shape, gradient.ndim)
     _arrays.check_pooling_shape("input_shape", shape, n_dims)

@@ -38,13 +38,13 @@ def as_array(name: str, value) -> np.ndarray:
         raise type(error)(f"{name} cannot be converted to an array: {error}") from error
 
 
-def as_float_array(name: str, value, with_half: bool = False) -> np.ndarray:
-    """``np.asarray(value)``, which must hold float32 or float64, or also float16 if
-    ``with_half`` (TypeError otherwise)."""
+def as_float_array(name: str, value) -> np.ndarray:
+    """``np.asarray(value)``, which must hold float16, float32 or float64 (TypeError
+    otherwise)."""
     array = as_array(name, value)
-    if array.dtype not in (HALF_AND_FLOAT_DTYPES if with_half else FLOAT_DTYPES):
-        expected = "float16, float32 or float64" if with_half else "float32 or float64"
-        raise TypeError(f"{name} must be a {expected} array, got dtype {array.dtype}")
+    if array.dtype not in HALF_AND_FLOAT_DTYPES:
+        raise TypeError(
+            f"{name} must be a float16, float32 or float64 array, got dtype {array.dtype}")
     return array
 
 

@@ -111,7 +111,7 @@ Examples
 def _avg_pool(n_dims, input, kernel_size, stride, padding, ceil_mode, count_include_pad,
               divisor_override, out, n_threads):
     n_threads = check_n_threads(n_threads)
-    array = _arrays.as_float_array("input", input, with_half=True)
+    array = _arrays.as_float_array("input", input)
     _arrays.check_pooling_shape("input", array.shape, n_dims)
     geometry = pool_geometry(array.shape[-n_dims:], kernel_size, stride, padding, 1,
                              ceil_mode)
@@ -129,7 +129,7 @@ def _avg_pool(n_dims, input, kernel_size, stride, padding, ceil_mode, count_incl
 def _avg_pool_backward(n_dims, grad_output, input_shape, kernel_size, stride, padding,
                        ceil_mode, count_include_pad, divisor_override, out, n_threads):
     n_threads = check_n_threads(n_threads)
-    gradient = _arrays.as_float_array("grad_output", grad_output, with_half=True)
+    gradient = _arrays.as_float_array("grad_output", grad_output)
     _arrays.check_pooling_shape("grad_output", gradient.shape, n_dims)
     shape = _arrays.as_shape("input_shape", input_shape, gradient.ndim)
     _arrays.check_pooling_shape("input_shape", shape, n_dims)

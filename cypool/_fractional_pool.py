@@ -142,7 +142,7 @@ def _interval_starts(samples: np.ndarray, length: int, out: int, kernel: int,
 def _fractional_max_pool(n_dims, input, kernel_size, output_size, output_ratio,
                          return_indices, random_samples, random_state, out, n_threads):
     n_threads = check_n_threads(n_threads)
-    array = _arrays.as_float_array("input", input, with_half=True)
+    array = _arrays.as_float_array("input", input)
     _arrays.check_pooling_shape("input", array.shape, n_dims)
     spatial = array.shape[-n_dims:]
     kernel = as_size_tuple("kernel_size", kernel_size, n_dims)

@@ -248,7 +248,7 @@ def _check_global_gradient(n_dims, gradient, shape):
 
 def _global_max_pool(n_dims, input, return_indices, out, n_threads, index_dtype):
     n_threads = check_n_threads(n_threads)
-    array = _arrays.as_float_array("input", input, with_half=True)
+    array = _arrays.as_float_array("input", input)
     _arrays.check_pooling_shape("input", array.shape, n_dims)
     return global_max(n_dims, array, as_flag("return_indices", return_indices), out,
                       n_threads, index_dtype)
@@ -256,14 +256,14 @@ def _global_max_pool(n_dims, input, return_indices, out, n_threads, index_dtype)
 
 def _global_avg_pool(n_dims, input, out, n_threads):
     n_threads = check_n_threads(n_threads)
-    array = _arrays.as_float_array("input", input, with_half=True)
+    array = _arrays.as_float_array("input", input)
     _arrays.check_pooling_shape("input", array.shape, n_dims)
     return global_avg(n_dims, array, out, n_threads)
 
 
 def _global_max_pool_backward(n_dims, grad_output, indices, input_shape, out, n_threads):
     n_threads = check_n_threads(n_threads)
-    gradient = _arrays.as_float_array("grad_output", grad_output, with_half=True)
+    gradient = _arrays.as_float_array("grad_output", grad_output)
     _arrays.check_pooling_shape("grad_output", gradient.shape, n_dims)
     shape = _arrays.as_shape("input_shape", input_shape, gradient.ndim)
     _check_global_gradient(n_dims, gradient, shape)
@@ -273,7 +273,7 @@ def _global_max_pool_backward(n_dims, grad_output, indices, input_shape, out, n_
 
 def _global_avg_pool_backward(n_dims, grad_output, input_shape, out, n_threads):
     n_threads = check_n_threads(n_threads)
-    gradient = _arrays.as_float_array("grad_output", grad_output, with_half=True)
+    gradient = _arrays.as_float_array("grad_output", grad_output)
     _arrays.check_pooling_shape("grad_output", gradient.shape, n_dims)
     shape = _arrays.as_shape("input_shape", input_shape, gradient.ndim)
     _arrays.check_pooling_shape("input_shape", shape, n_dims)

@@ -8,7 +8,6 @@ same with its channels-last kernels, which see ``(images, D, H, W, C)`` C-contig
 
 from __future__ import annotations
 
-import functools
 import math
 
 import numpy as np
@@ -47,14 +46,21 @@ def result_is_channels_last(source: np.ndarray, out, n_dims: int) -> bool:
     return is_channels_last(source, n_dims)
 
 
-@functools.lru_cache(maxsize=None)
 def _orders(ndim: int, n_dims: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
     """(the axis order that moves the channel axis last, the order that moves it back);
     ``transpose`` with a cached order costs far less than ``np.moveaxis``, which matters on
     small arrays."""
-    channel_axis = ndim - n_dims - 1
-    to_last = tuple(range(channel_axis)) + tuple(range(channel_axis + 1, ndim)) + (channel_axis,)
-    return to_last, tuple(int(axis) for axis in np.argsort(to_last))
+    orders = _ORDERS.get((ndim, n_dims))
+    if orders is None:
+        channel_axis = ndim - n_dims - 1
+        to_last = (tuple(range(channel_axis)) + tuple(range(channel_axis + 1, ndim))
+                   + (channel_axis,))
+        orders = _ORDERS[ndim, n_dims] = (to_last,
+                                          tuple(int(axis) for axis in np.argsort(to_last)))
+    return orders
+
+
+_ORDERS: dict[tuple[int, int], tuple[tuple[int, ...], tuple[int, ...]]] = {}
 
 
 def _to_channels_last(array: np.ndarray, n_dims: int) -> np.ndarray:

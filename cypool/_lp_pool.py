@@ -77,7 +77,7 @@ def _window(n_dims, kernel_size, stride):
 
 def _lp_pool(n_dims, input, norm_type, kernel_size, stride, ceil_mode, out, n_threads):
     norm = _as_norm_type(norm_type)
-    array = _arrays.as_float_array("input", input, with_half=True)
+    array = _arrays.as_float_array("input", input)
     kernel, stride = _window(n_dims, kernel_size, stride)
     ceil_mode = as_flag("ceil_mode", ceil_mode)
     _check_out(out, (array,))
@@ -104,8 +104,8 @@ def _lp_pool_backward(n_dims, grad_output, input, norm_type, kernel_size, stride
                       out, n_threads):
     """The chain rule through the forward's steps, each as PyTorch's autograd computes it."""
     norm = _as_norm_type(norm_type)
-    array = _arrays.as_float_array("input", input, with_half=True)
-    gradient = _arrays.as_float_array("grad_output", grad_output, with_half=True)
+    array = _arrays.as_float_array("input", input)
+    gradient = _arrays.as_float_array("grad_output", grad_output)
     if gradient.dtype != array.dtype:
         raise TypeError(f"grad_output must have input's dtype {array.dtype}, got "
                         f"{gradient.dtype}")

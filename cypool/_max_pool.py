@@ -162,7 +162,7 @@ def _max_pool_backward(n_dims, grad_output, indices, input_shape, out, n_threads
     """The scatter of every max-pooling op's backward; ``keeps_channels_last=False`` (the ops
     whose forwards return C order) gives C-order gradients for any ``grad_output``."""
     n_threads = check_n_threads(n_threads)
-    gradient = _arrays.as_float_array("grad_output", grad_output, with_half=True)
+    gradient = _arrays.as_float_array("grad_output", grad_output)
     _arrays.check_pooling_shape("grad_output", gradient.shape, n_dims)
     index_array = _arrays.as_index_array("indices", indices)
     if index_array.shape != gradient.shape:

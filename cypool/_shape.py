@@ -5,7 +5,6 @@ Everything about window arithmetic lives here, in pure Python, so each rule is s
 
 from __future__ import annotations
 
-import functools
 import math
 import operator
 from dataclasses import dataclass
@@ -127,13 +126,6 @@ def _argument_key(value):
     return (type(value), value)
 
 
-def _argument_from_key(key):
-    kind, value = key
-    if kind is list or kind is tuple:
-        return kind(_argument_from_key(item) for item in value)
-    return value
-
-
 def pool_geometry(
     input_size: tuple[int, ...],
     kernel_size,
@@ -153,16 +145,21 @@ def pool_geometry(
     """
     arguments = (input_size, kernel_size, stride, padding, dilation, ceil_mode)
     try:
-        return _cached_geometry(tuple(_argument_key(argument) for argument in arguments))
-    except (TypeError, ValueError):
-        # Unhashable arguments (arrays), or invalid ones: check the caller's own values, so
-        # that an error message shows them as given.
+        key = tuple(_argument_key(argument) for argument in arguments)
+    except TypeError:  # an unhashable argument (an array, say): checked every time
         return _checked_geometry(*arguments)
+    geometry = _GEOMETRIES.get(key)
+    if geometry is None:
+        geometry = _checked_geometry(*arguments)  # invalid arguments raise: never cached
+        if len(_GEOMETRIES) >= _GEOMETRY_CACHE_SIZE:
+            _GEOMETRIES.clear()
+        _GEOMETRIES[key] = geometry
+    return geometry
 
 
-@functools.lru_cache(maxsize=256)
-def _cached_geometry(key) -> Geometry:
-    return _checked_geometry(*(_argument_from_key(item) for item in key))
+# Valid geometries by the key of their arguments, for pool_geometry.
+_GEOMETRIES: dict[tuple, Geometry] = {}
+_GEOMETRY_CACHE_SIZE = 256
 
 
 def _checked_geometry(input_size, kernel_size, stride, padding, dilation, ceil_mode) -> Geometry:

@@ -149,7 +149,7 @@ def _max_unpool(n_dims, input, indices, kernel_size, stride, padding, output_siz
 
 def _max_unpool_backward(n_dims, grad_output, indices, out, n_threads):
     check_n_threads(n_threads)  # checked for a uniform API; the gather runs in NumPy
-    gradient = _arrays.as_float_array("grad_output", grad_output, with_half=True)
+    gradient = _arrays.as_float_array("grad_output", grad_output)
     _arrays.check_pooling_shape("grad_output", gradient.shape, n_dims)
     index_array = _arrays.as_index_array("indices", indices)
     if (index_array.ndim != gradient.ndim

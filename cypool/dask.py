@@ -190,7 +190,7 @@ def _avg_pool(n_dims, input, kernel_size, stride, padding, ceil_mode, count_incl
               divisor_override, n_threads):
     n_threads = check_n_threads(n_threads)
     array = _as_dask("input", input)
-    _arrays.as_float_array("input", _dtype_probe(array), with_half=True)
+    _arrays.as_float_array("input", _dtype_probe(array))
     _arrays.check_pooling_shape("input", array.shape, n_dims)
     geometry = pool_geometry(array.shape[-n_dims:], kernel_size, stride, padding, 1, ceil_mode)
     count_include_pad = as_flag("count_include_pad", count_include_pad)
@@ -209,7 +209,7 @@ def _avg_pool_backward(n_dims, grad_output, input_shape, kernel_size, stride, pa
                        ceil_mode, count_include_pad, divisor_override, chunks, n_threads):
     n_threads = check_n_threads(n_threads)
     gradient = _as_dask("grad_output", grad_output)
-    _arrays.as_float_array("grad_output", _dtype_probe(gradient), with_half=True)
+    _arrays.as_float_array("grad_output", _dtype_probe(gradient))
     _arrays.check_pooling_shape("grad_output", gradient.shape, n_dims)
     shape = _arrays.as_shape("input_shape", input_shape, gradient.ndim)
     _arrays.check_pooling_shape("input_shape", shape, n_dims)
@@ -238,7 +238,7 @@ def _avg_pool_backward(n_dims, grad_output, input_shape, kernel_size, stride, pa
 def _max_pool_backward(n_dims, grad_output, indices, input_shape, chunks, n_threads):
     n_threads = check_n_threads(n_threads)
     gradient = _as_dask("grad_output", grad_output)
-    _arrays.as_float_array("grad_output", _dtype_probe(gradient), with_half=True)
+    _arrays.as_float_array("grad_output", _dtype_probe(gradient))
     _arrays.check_pooling_shape("grad_output", gradient.shape, n_dims)
     index_array = _as_dask("indices", indices)
     _arrays.as_index_array("indices", _dtype_probe(index_array))
@@ -286,7 +286,7 @@ def _map_whole_planes(array, n_dims, function, output_spatial, meta):
 def _adaptive_max_pool(n_dims, input, output_size, return_indices, n_threads, index_dtype):
     n_threads = check_n_threads(n_threads)
     array = _as_dask("input", input)
-    _arrays.as_float_array("input", _dtype_probe(array), with_half=True)
+    _arrays.as_float_array("input", _dtype_probe(array))
     _arrays.check_pooling_shape("input", array.shape, n_dims)
     sizes = adaptive_output_size(output_size, array.shape[-n_dims:])
     return_indices = as_flag("return_indices", return_indices)
@@ -304,7 +304,7 @@ def _adaptive_max_pool(n_dims, input, output_size, return_indices, n_threads, in
 def _adaptive_avg_pool(n_dims, input, output_size, n_threads):
     n_threads = check_n_threads(n_threads)
     array = _as_dask("input", input)
-    _arrays.as_float_array("input", _dtype_probe(array), with_half=True)
+    _arrays.as_float_array("input", _dtype_probe(array))
     _arrays.check_pooling_shape("input", array.shape, n_dims)
     sizes = adaptive_output_size(output_size, array.shape[-n_dims:])
     function = partial(_adaptive_pool._adaptive_avg_pool, n_dims, output_size=sizes, out=None,
@@ -326,7 +326,7 @@ def _checked_gradient(n_dims, grad_output, input_shape):
     """A float16/float32/float64 ``grad_output`` as a Dask array, and ``input_shape`` as a
     tuple."""
     gradient = _as_dask("grad_output", grad_output)
-    _arrays.as_float_array("grad_output", _dtype_probe(gradient), with_half=True)
+    _arrays.as_float_array("grad_output", _dtype_probe(gradient))
     _arrays.check_pooling_shape("grad_output", gradient.shape, n_dims)
     shape = _arrays.as_shape("input_shape", input_shape, gradient.ndim)
     _arrays.check_pooling_shape("input_shape", shape, n_dims)
