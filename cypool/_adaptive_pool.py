@@ -12,7 +12,7 @@ import numpy as np
 
 from . import _arrays, _global_pool, _half
 from ._backend import kernels
-from ._max_pool import _max_pool_backward
+from ._max_pool import _max_pool_backward, max_backward_doc
 from ._shape import adaptive_output_size, as_flag, check_adaptive_sizes
 from ._threads import check_n_threads, n_threads_for
 
@@ -105,44 +105,6 @@ Examples
 {example}
 """
 
-_MAX_BACKWARD_DOC = """Gradient of ``adaptive_max_pool{n}d`` with respect to its input.
-
-Each output gradient is added to the input element its index names; where windows overlap,
-contributions add up in output raster order (PyTorch's order, so float sums round alike).
-
-Parameters
-----------
-grad_output : array_like, float16, float32 or float64
-    Gradient of the pooled output, shape ``(N, C, {out_spatial})`` or unbatched.
-indices : array_like of integers (int64 and int32 are used as they are)
-    The ``indices`` that ``adaptive_max_pool{n}d(..., return_indices=True)`` returned; same
-    shape as ``grad_output``; each must lie in ``[0, {plane_size})``.
-input_shape : sequence of ints
-    Shape of the pooled input; must agree with ``grad_output`` on the batch and channel axes.
-out : ndarray, optional, keyword-only
-    Where to write the gradient: C-contiguous, writeable, ``input_shape``, ``grad_output``'s
-    dtype. Its contents are unspecified if an error is raised.
-n_threads : int, optional, keyword-only
-    Threads to use; default (None) OpenMP's current maximum.
-
-Returns
--------
-grad_input : ndarray
-    Shape ``input_shape``, dtype of ``grad_output``.
-
-Raises
-------
-TypeError
-    For a non-float ``grad_output``, non-integer ``indices`` or a wrong ``out`` type or dtype.
-ValueError
-    For mismatched shapes or an index outside the input plane.
-
-Examples
---------
->>> import numpy as np
->>> import cypool
-{example}
-"""
 
 _AVG_BACKWARD_DOC = """Gradient of ``adaptive_avg_pool{n}d`` with respect to its input.
 
@@ -408,7 +370,7 @@ for _n, (_max, _avg, _max_backward, _avg_backward) in {
                                    example=_MAX_EXAMPLES[_n])
     _avg.__doc__ = _AVG_DOC.format(n=_n, spatial=_spatial, out_spatial=_out_spatial,
                                    output_size=_output_size, example=_AVG_EXAMPLES[_n])
-    _max_backward.__doc__ = _MAX_BACKWARD_DOC.format(
-        n=_n, out_spatial=_out_spatial, plane_size=_plane, example=_MAX_BACKWARD_EXAMPLES[_n])
+    _max_backward.__doc__ = max_backward_doc(f"adaptive_max_pool{_n}d", _out_spatial, _plane,
+                                             _MAX_BACKWARD_EXAMPLES[_n])
     _avg_backward.__doc__ = _AVG_BACKWARD_DOC.format(n=_n, out_spatial=_out_spatial,
                                                      example=_AVG_BACKWARD_EXAMPLES[_n])

@@ -18,7 +18,7 @@ import numpy as np
 
 from . import _arrays, _half
 from ._backend import kernels
-from ._max_pool import _max_pool_backward
+from ._max_pool import _max_pool_backward, max_backward_doc
 from ._shape import as_flag, as_int, as_size_tuple
 from ._threads import check_n_threads, n_threads_for
 
@@ -269,45 +269,6 @@ Examples
 {example}
 """
 
-_BACKWARD_DOC = """Gradient of ``fractional_max_pool{n}d`` with respect to its input.
-
-Each output gradient is added to the input element its index names; where windows overlap,
-contributions add up in output raster order (PyTorch's order, so float sums round alike;
-float16 rounds after each addition, as PyTorch's does).
-
-Parameters
-----------
-grad_output : array_like, float16, float32 or float64
-    Gradient of the pooled output, shape ``(N, C, {out_spatial})`` or unbatched.
-indices : array_like of integers
-    The ``indices`` that ``fractional_max_pool{n}d(..., return_indices=True)`` returned; same
-    shape as ``grad_output``; each must lie in ``[0, {plane_size})``.
-input_shape : sequence of ints
-    Shape of the pooled input; must agree with ``grad_output`` on the batch and channel axes.
-out : ndarray, optional, keyword-only
-    Where to write the gradient: C-contiguous, aligned, writeable, ``input_shape``,
-    ``grad_output``'s dtype. Its contents are unspecified if an error is raised.
-n_threads : int, optional, keyword-only
-    Threads to use; default (None) OpenMP's current maximum.
-
-Returns
--------
-grad_input : ndarray
-    Shape ``input_shape``, dtype of ``grad_output``.
-
-Raises
-------
-TypeError
-    For a non-float ``grad_output``, non-integer ``indices`` or a wrong ``out`` type or dtype.
-ValueError
-    For mismatched shapes or an index outside the input plane.
-
-Examples
---------
->>> import numpy as np
->>> import cypool
-{example}
-"""
 
 _FORWARD_EXAMPLES = {
     2: """>>> x = np.arange(30, dtype=np.float32).reshape(1, 1, 5, 6)
@@ -364,5 +325,5 @@ for _n, (_forward, _backward) in {
         sample_order=("sample 1 the height (PyTorch's order)" if _n == 2
                       else "samples 0 and 1 the depth and height"),
         example=_FORWARD_EXAMPLES[_n])
-    _backward.__doc__ = _BACKWARD_DOC.format(n=_n, out_spatial=_out_spatial, plane_size=_plane,
-                                             example=_BACKWARD_EXAMPLES[_n])
+    _backward.__doc__ = max_backward_doc(f"fractional_max_pool{_n}d", _out_spatial, _plane,
+                                         _BACKWARD_EXAMPLES[_n])

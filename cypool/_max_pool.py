@@ -68,26 +68,22 @@ Examples
 {example}
 """
 
-_BACKWARD_DOC = """Gradient of ``max_pool{n}d`` with respect to its input.
+_BACKWARD_DOC = """Gradient of ``{forward}`` with respect to its input.
 
-Each output gradient is added to the input element its index names; where windows overlap,
-contributions add up (in output raster order, as PyTorch does, so float sums round alike).
+{summary}
 
 Parameters
 ----------
 grad_output : array_like, float16, float32 or float64
-    Gradient of the pooled output, shape ``(N, C, {out_spatial})`` or unbatched. A
-    channels-last ``grad_output`` gives a channels-last gradient (the input's layout, in
-    PyTorch's rule).
+    Gradient of the pooled output, shape ``(N, C, {out_spatial})`` or unbatched.{grad_layout}
 indices : array_like of integers (int64 and int32 are used as they are)
-    The ``indices`` that ``max_pool{n}d(..., return_indices=True)`` returned; same shape as
+    The ``indices`` that ``{forward}(..., return_indices=True)`` returned; same shape as
     ``grad_output``; each must lie in ``[0, {plane_size})``.
 input_shape : sequence of ints
     Shape of the pooled input; must agree with ``grad_output`` on the batch and channel axes.
 out : ndarray, optional, keyword-only
     Where to write the gradient: aligned, writeable, ``input_shape``, ``grad_output``'s dtype,
-    C-contiguous or channels-last contiguous (its layout is the gradient's). Its contents are
-    unspecified if an error is raised.
+    {out_layout}. Its contents are unspecified if an error is raised.
 n_threads : int, optional, keyword-only
     Threads to use; default (None) OpenMP's current maximum.
 
@@ -101,7 +97,7 @@ Raises
 TypeError
     For a non-float ``grad_output``, non-integer ``indices`` or a wrong ``out`` type or dtype.
 ValueError
-    For mismatched shapes or an index outside the input plane.
+    For mismatched shapes{shape_errors} or an index outside the input plane.
 
 Examples
 --------
@@ -109,6 +105,25 @@ Examples
 >>> import cypool
 {example}
 """
+
+_SCATTER_SUMMARY = (
+    "Each output gradient is added to the input element its index names; where windows "
+    "overlap,\ncontributions add up in output raster order (PyTorch's order, so float sums "
+    "round alike;\nfloat16 rounds after each addition, as PyTorch's does).")
+
+
+def max_backward_doc(forward: str, out_spatial: str, plane_size: str, example: str, *,
+                     summary: str = _SCATTER_SUMMARY, keeps_channels_last: bool = False,
+                     shape_errors: str = "") -> str:
+    """The docstring of the backward of a max-pooling op (every one scatters through its
+    indices with _max_pool_backward); ``keeps_channels_last`` as _max_pool_backward's."""
+    return _BACKWARD_DOC.format(
+        forward=forward, summary=summary, out_spatial=out_spatial, plane_size=plane_size,
+        grad_layout=(" A\n    channels-last ``grad_output`` gives a channels-last gradient (the "
+                     "input's layout, in\n    PyTorch's rule)." if keeps_channels_last else ""),
+        out_layout=("C-contiguous or channels-last contiguous (its layout is the gradient's)"
+                    if keeps_channels_last else "C-contiguous"),
+        shape_errors=shape_errors, example=example)
 
 
 def _max_pool(n_dims, input, kernel_size, stride, padding, dilation, ceil_mode,
@@ -289,5 +304,5 @@ for _n, (_forward, _backward) in {
     _forward.__doc__ = _FORWARD_DOC.format(
         n=_n, spatial=_spatial, out_spatial=_out_spatial, index_formula=f"``{_formula}``",
         example=_FORWARD_EXAMPLES[_n])
-    _backward.__doc__ = _BACKWARD_DOC.format(
-        n=_n, out_spatial=_out_spatial, plane_size=_plane, example=_BACKWARD_EXAMPLES[_n])
+    _backward.__doc__ = max_backward_doc(f"max_pool{_n}d", _out_spatial, _plane,
+                                         _BACKWARD_EXAMPLES[_n], keeps_channels_last=True)
