@@ -49,7 +49,9 @@ def max_pool_backward(gradient: np.ndarray, indices: np.ndarray, grad_input: np.
     flat[...] = 0
     targets = where + (np.arange(planes, dtype=np.int64) * plane_size)[:, None]
     # np.add.at adds in the order of its indices, unbuffered: repeated targets accumulate.
-    np.add.at(flat.reshape(-1), targets.reshape(-1), gradient.reshape(-1))
+    # A float16 sum may overflow to inf, as PyTorch's does: no warning for that.
+    with np.errstate(over="ignore", invalid="ignore"):
+        np.add.at(flat.reshape(-1), targets.reshape(-1), gradient.reshape(-1))
     if flat is not grad_input:
         grad_input[...] = flat
     return 0
