@@ -144,7 +144,8 @@ def avg_pool_block(n_dims, geometry, count_include_pad, divisor_override, n_thre
                             divisor_override or 1, n_threads)
         if not divisor_override:
             sums /= _as_float(_divisors(geometry, outputs, count_include_pad, 0), sums.dtype)
-    return sums.astype(block.dtype, copy=False)
+    with np.errstate(over="ignore"):  # float16 overflows to inf, as in memory (_half)
+        return sums.astype(block.dtype, copy=False)
 
 
 def avg_pool_backward_block(n_dims, geometry, count_include_pad, divisor_override, dtype,

@@ -28,9 +28,11 @@ def kernel_output(result: np.ndarray) -> np.ndarray:
 
 
 def narrow_into(result: np.ndarray, kernel_result: np.ndarray) -> None:
-    """Round the kernel's float32 values into a float16 ``result`` (a no-op otherwise)."""
+    """Round the kernel's float32 values into a float16 ``result`` (a no-op otherwise).
+    Values beyond float16's range become +-inf, as PyTorch's do, without a NumPy warning."""
     if kernel_result is not result:
-        np.copyto(result, kernel_result, casting="same_kind")
+        with np.errstate(over="ignore"):
+            np.copyto(result, kernel_result, casting="same_kind")
 
 
 def max_pool_backward(gradient: np.ndarray, indices: np.ndarray, grad_input: np.ndarray,
