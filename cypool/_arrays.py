@@ -147,8 +147,11 @@ def planes(array: np.ndarray, n_spatial: int) -> np.ndarray:
 
 def kernel_view(array: np.ndarray, n_spatial: int, channels_last: bool) -> np.ndarray:
     """``array`` as the kernels of its layout read it: ``planes`` (NCHW kernels) or
-    ``_layout.images`` (channels-last kernels)."""
-    return _layout.images(array, n_spatial) if channels_last else planes(array, n_spatial)
+    ``_layout.images_view`` (channels-last kernels), C-contiguous and aligned (copied if
+    needed: never for an ``output_array``, which the kernels must write in place)."""
+    if channels_last:
+        return kernel_array(_layout.images_view(array, n_spatial))
+    return planes(array, n_spatial)
 
 
 def output_array(name: str, out, shape: tuple[int, ...], dtype: np.dtype, inputs=(),

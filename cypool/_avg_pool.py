@@ -189,7 +189,8 @@ def spread_into(n_dims, gradient, geometry, grad_input, count_include_pad, divis
         # Room for one output pixel's shares per thread.
         shares = np.empty((n_threads, grad_input.shape[-n_dims - 1]), gradient.dtype)
         kernels.avg_pool_backward_cl(
-            _layout.images(gradient, n_dims), _layout.images(grad_input, n_dims), shares,
+            _arrays.kernel_view(gradient, n_dims, True),
+            _arrays.kernel_view(grad_input, n_dims, True), shares,
             window["kernel"], window["stride"], window["padding"], count_include_pad, divisor,
             n_threads=n_threads)
     else:

@@ -68,13 +68,11 @@ def _to_channels_last(array: np.ndarray, n_dims: int) -> np.ndarray:
     return array.transpose(_orders(array.ndim, n_dims)[0])
 
 
-def images(array: np.ndarray, n_dims: int) -> np.ndarray:
-    """A C-contiguous, aligned ``(images, D, H, W, C)`` view of a channels-last array, with
-    images = N (1 when unbatched) and the spatial axes left-padded with size-1 axes; copied if
-    needed (never for an ``empty`` result, which the kernels must write in place)."""
-    moved = np.ascontiguousarray(_to_channels_last(array, n_dims))
-    if not moved.flags.aligned:
-        moved = moved.copy()
+def images_view(array: np.ndarray, n_dims: int) -> np.ndarray:
+    """The ``(images, D, H, W, C)`` view the channels-last kernels read (images = N, 1 when
+    unbatched; missing spatial axes of size 1): a view if ``array`` is channels-last
+    contiguous, else a copy (``_arrays.kernel_view`` also makes it aligned)."""
+    moved = _to_channels_last(array, n_dims)
     shape = moved.shape
     return moved.reshape((math.prod(shape[:-n_dims - 1]),) + (1,) * (3 - n_dims)
                          + shape[-n_dims - 1:])
