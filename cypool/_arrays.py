@@ -11,6 +11,7 @@ import math
 import numpy as np
 
 from . import _layout
+from ._memo import remember
 from ._shape import as_int
 
 # The dtypes the floating-point kernels are compiled for.
@@ -51,7 +52,7 @@ def as_float_array(name: str, value) -> np.ndarray:
 def as_index_array(name: str, value) -> np.ndarray:
     """``np.asarray(value)``, which must hold integers (TypeError otherwise)."""
     array = as_array(name, value)
-    if not np.issubdtype(array.dtype, np.integer):
+    if array.dtype.kind not in "iu":  # signed or unsigned integers (np.issubdtype is slower)
         raise TypeError(f"{name} must be an integer array, got dtype {array.dtype}")
     return array
 
@@ -125,10 +126,13 @@ def check_pooling_shape(name: str, shape: tuple[int, ...], n_dims: int) -> None:
 
 def as_shape(name: str, value, ndim: int) -> tuple[int, ...]:
     """A shape argument (such as ``input_shape``) as a tuple of ``ndim`` non-negative ints."""
-    try:
-        shape = tuple(as_int(name, size) for size in value)
-    except TypeError:
-        raise TypeError(f"{name} must be a sequence of ints, got {value!r}") from None
+    if type(value) is tuple and all(type(size) is int for size in value):
+        shape = value  # an ndarray's .shape, the everyday argument: nothing to convert
+    else:
+        try:
+            shape = tuple(as_int(name, size) for size in value)
+        except TypeError:
+            raise TypeError(f"{name} must be a sequence of ints, got {value!r}") from None
     if len(shape) != ndim or min(shape) < 0:
         raise ValueError(f"{name} must be {ndim} non-negative ints, got {value!r}")
     if math.prod(shape) > _MAX_ARRAY_ELEMENTS:
@@ -139,10 +143,24 @@ def as_shape(name: str, value, ndim: int) -> tuple[int, ...]:
 def planes(array: np.ndarray, n_spatial: int) -> np.ndarray:
     """A C-contiguous, aligned ``(planes, D, H, W)`` view of a pooling array (copying if
     needed: never for an ``output_array``, which the kernels must write in place)."""
-    spatial = array.shape[array.ndim - n_spatial:]
-    plane_count = math.prod(array.shape[: array.ndim - n_spatial])
-    shape = (plane_count,) + (1,) * (3 - n_spatial) + tuple(spatial)
-    return kernel_array(array).reshape(shape)
+    flags = array.flags
+    if not (flags.c_contiguous and flags.aligned):
+        array = kernel_array(array)
+    return array.reshape(_plane_shape(array.shape, n_spatial))
+
+
+def _plane_shape(shape: tuple[int, ...], n_spatial: int) -> tuple[int, ...]:
+    """``planes``' shape for an array of ``shape`` (cached, see _memo)."""
+    key = (shape, n_spatial)
+    plane_shape = _PLANE_SHAPES.get(key)
+    if plane_shape is None:
+        plane_shape = remember(_PLANE_SHAPES, key, (
+            (math.prod(shape[:len(shape) - n_spatial]),) + (1,) * (3 - n_spatial)
+            + shape[len(shape) - n_spatial:]))
+    return plane_shape
+
+
+_PLANE_SHAPES: dict[tuple, tuple[int, ...]] = {}
 
 
 def kernel_view(array: np.ndarray, n_spatial: int, channels_last: bool) -> np.ndarray:

@@ -9,8 +9,11 @@ same with its channels-last kernels, which see ``(images, D, H, W, C)`` C-contig
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numpy as np
+
+from ._memo import remember
 
 
 def is_channels_last(array: np.ndarray, n_dims: int) -> bool:
@@ -19,12 +22,21 @@ def is_channels_last(array: np.ndarray, n_dims: int) -> bool:
     With one channel, or one spatial element, both layouts are the same memory and the answer
     is False (the channels-first kernels serve those arrays).
     """
-    channel_axis = array.ndim - n_dims - 1
-    if array.shape[channel_axis] == 1 or math.prod(array.shape[-n_dims:]) == 1:
+    key = (array.shape, array.strides, n_dims)
+    answer = _CHANNELS_LAST.get(key)
+    if answer is None:
+        answer = remember(_CHANNELS_LAST, key, _has_channels_last_strides(*key))
+    return answer
+
+
+def _has_channels_last_strides(shape: tuple[int, ...], strides: tuple[int, ...],
+                               n_dims: int) -> bool:
+    channel_axis = len(shape) - n_dims - 1
+    if shape[channel_axis] == 1 or math.prod(shape[-n_dims:]) == 1:
         return False
-    channel_stride = abs(array.strides[channel_axis])
+    channel_stride = abs(strides[channel_axis])
     return all(abs(stride) > channel_stride
-               for axis, (size, stride) in enumerate(zip(array.shape, array.strides))
+               for axis, (size, stride) in enumerate(zip(shape, strides))
                if axis != channel_axis and size > 1)
 
 
@@ -36,6 +48,8 @@ def result_is_channels_last(source: np.ndarray, out, n_dims: int) -> bool:
     backward), as PyTorch's results do. ``out`` may be a ``(values, indices)`` pair: its values
     decide.
     """
+    if out is None and source.flags.c_contiguous:
+        return False  # the everyday case, decided without is_channels_last's stride scan
     if isinstance(out, (tuple, list)) and len(out) == 2:
         out = out[0]
     if isinstance(out, np.ndarray) and out.ndim == source.ndim:
@@ -46,51 +60,58 @@ def result_is_channels_last(source: np.ndarray, out, n_dims: int) -> bool:
     return is_channels_last(source, n_dims)
 
 
-def _orders(ndim: int, n_dims: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
-    """(the axis order that moves the channel axis last, the order that moves it back);
-    ``transpose`` with a cached order costs far less than ``np.moveaxis``, which matters on
-    small arrays."""
-    orders = _ORDERS.get((ndim, n_dims))
-    if orders is None:
+class _Plan(NamedTuple):
+    """How an array of one logical shape is stored channels-last."""
+
+    to_last: tuple[int, ...]  # the axis order that moves the channel axis last
+    back: tuple[int, ...]  # the order that moves it back
+    stored_shape: tuple[int, ...]  # the shape in memory order: (..., *spatial, C)
+    images_shape: tuple[int, ...]  # the kernels' (images, D, H, W, C)
+
+
+def _plan(shape: tuple[int, ...], n_dims: int) -> _Plan:
+    """The channels-last plan of ``shape`` (cached: ``transpose`` and ``reshape`` with ready
+    orders and shapes cost far less than working them out, or ``np.moveaxis``)."""
+    key = (shape, n_dims)
+    plan = _PLANS.get(key)
+    if plan is None:
+        ndim = len(shape)
         channel_axis = ndim - n_dims - 1
         to_last = (tuple(range(channel_axis)) + tuple(range(channel_axis + 1, ndim))
                    + (channel_axis,))
-        orders = _ORDERS[ndim, n_dims] = (to_last,
-                                          tuple(int(axis) for axis in np.argsort(to_last)))
-    return orders
+        stored_shape = tuple(shape[axis] for axis in to_last)
+        plan = remember(_PLANS, key, _Plan(
+            to_last, tuple(int(axis) for axis in np.argsort(to_last)), stored_shape,
+            (math.prod(stored_shape[:-n_dims - 1]),) + (1,) * (3 - n_dims)
+            + stored_shape[-n_dims - 1:]))
+    return plan
 
 
-_ORDERS: dict[tuple[int, int], tuple[tuple[int, ...], tuple[int, ...]]] = {}
-
-
-def _to_channels_last(array: np.ndarray, n_dims: int) -> np.ndarray:
-    """The view of ``array`` with its channel axis moved last: ``(..., *spatial, C)``."""
-    return array.transpose(_orders(array.ndim, n_dims)[0])
+_PLANS: dict[tuple, _Plan] = {}
+_CHANNELS_LAST: dict[tuple, bool] = {}
 
 
 def images_view(array: np.ndarray, n_dims: int) -> np.ndarray:
     """The ``(images, D, H, W, C)`` view the channels-last kernels read (images = N, 1 when
     unbatched; missing spatial axes of size 1): a view if ``array`` is channels-last
     contiguous, else a copy (``_arrays.kernel_view`` also makes it aligned)."""
-    moved = _to_channels_last(array, n_dims)
-    shape = moved.shape
-    return moved.reshape((math.prod(shape[:-n_dims - 1]),) + (1,) * (3 - n_dims)
-                         + shape[-n_dims - 1:])
+    plan = _plan(array.shape, n_dims)
+    return array.transpose(plan.to_last).reshape(plan.images_shape)
 
 
 def empty(shape: tuple[int, ...], dtype, n_dims: int, channels_last: bool) -> np.ndarray:
     """A new array of logical ``shape``, stored channels-last if ``channels_last``."""
     if not channels_last:
         return np.empty(shape, dtype)
-    to_last, back = _orders(len(shape), n_dims)
-    return np.empty(tuple(shape[axis] for axis in to_last), dtype).transpose(back)
+    plan = _plan(tuple(shape), n_dims)
+    return np.empty(plan.stored_shape, dtype).transpose(plan.back)
 
 
 def is_contiguous(array: np.ndarray, n_dims: int, channels_last: bool) -> bool:
     """Whether ``array`` is contiguous in the given layout (C order, or channels-last)."""
     if not channels_last:
         return array.flags.c_contiguous
-    return _to_channels_last(array, n_dims).flags.c_contiguous
+    return array.transpose(_plan(array.shape, n_dims).to_last).flags.c_contiguous
 
 
 def describe(channels_last: bool) -> str:

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ._memo import remember
+
 # Larger size arguments are nonsense for any array that fits in memory and would overflow the
 # kernels' 64-bit window arithmetic (products of three axes, position * stride).
 SIZE_ARGUMENT_LIMIT = 2**40
@@ -144,22 +146,34 @@ def pool_geometry(
     the checks cost more than pooling a small array does.
     """
     arguments = (input_size, kernel_size, stride, padding, dilation, ceil_mode)
-    try:
-        key = tuple(_argument_key(argument) for argument in arguments)
-    except TypeError:  # an unhashable argument (an array, say): checked every time
-        return _checked_geometry(*arguments)
+    if (type(ceil_mode) is bool and _is_plain_size(kernel_size) and _is_plain_size(stride)
+            and _is_plain_size(padding) and _is_plain_size(dilation)):
+        key = arguments  # the everyday call: built-in ints and a bool, keyed as they are
+    else:
+        try:
+            key = (_TAGGED,) + tuple(_argument_key(argument) for argument in arguments)
+        except TypeError:  # an unhashable argument (an array, say): checked every time
+            return _checked_geometry(*arguments)
     geometry = _GEOMETRIES.get(key)
     if geometry is None:
-        geometry = _checked_geometry(*arguments)  # invalid arguments raise: never cached
-        if len(_GEOMETRIES) >= _GEOMETRY_CACHE_SIZE:
-            _GEOMETRIES.clear()
-        _GEOMETRIES[key] = geometry
+        # Invalid arguments raise: never cached.
+        geometry = remember(_GEOMETRIES, key, _checked_geometry(*arguments))
     return geometry
 
 
+def _is_plain_size(value) -> bool:
+    """None, a built-in int or a tuple of them (not bools, floats or NumPy ints, which compare
+    equal to ints but validate differently): arguments that can key the cache as they are."""
+    kind = type(value)
+    return (kind is int or value is None
+            or (kind is tuple and all(type(item) is int for item in value)))
+
+
+# Marks the keys built by _argument_key, so that they never equal a plain key.
+_TAGGED = object()
+
 # Valid geometries by the key of their arguments, for pool_geometry.
 _GEOMETRIES: dict[tuple, Geometry] = {}
-_GEOMETRY_CACHE_SIZE = 256
 
 
 def _checked_geometry(input_size, kernel_size, stride, padding, dilation, ceil_mode) -> Geometry:
@@ -206,7 +220,10 @@ def check_windows_hold_input(geometry: Geometry) -> None:
     Dilation makes it possible (length 1, kernel 2, dilation 2, padding 1): PyTorch then returns
     -inf with an index outside the plane, and its backward writes out of bounds. Only windows
     that start in the left padding can miss the input: later ones start at a real element.
+    Without dilation none can (padding is at most half the window).
     """
+    if max(geometry.dilation) == 1:
+        return
     for axis, (length, k, s, p, d, out) in enumerate(
         zip(
             geometry.input_size,

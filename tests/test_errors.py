@@ -380,6 +380,27 @@ def test_bad_size_argument(function, bad):
     assert_refused(function, bad)
 
 
+@pytest.mark.parametrize("name, cached, look_alike", [
+    ("kernel_size", 2, 2.0),
+    ("kernel_size", 1, True),
+    ("kernel_size", (2, 2), (2.0, 2)),
+    ("kernel_size", [2, 2], [2, np.float64(2)]),
+    ("stride", 1, np.float32(1)),
+    ("padding", 0, False),
+    ("dilation", 1, "1"),
+    ("ceil_mode", True, 1.0),
+])
+def test_a_cached_valid_call_does_not_let_a_look_alike_through(name, cached, look_alike):
+    """Valid window arguments are cached (pool_geometry); an argument that compares equal to a
+    cached one (2.0 == 2, True == 1) must still be checked, not served from the cache."""
+    x = np.ones((1, 2, 6, 6), np.float32)
+    arguments = {"kernel_size": 2, "stride": None, "padding": 0, "dilation": 1,
+                 "ceil_mode": False}
+    cypool.max_pool2d(x, **(arguments | {name: cached}))  # valid: now cached
+    with pytest.raises(TypeError, match=name):
+        cypool.max_pool2d(x, **(arguments | {name: look_alike}))
+
+
 # --------------------------------------------------------------------------------------
 # 2. Geometry: every argument fine alone, the window does not fit the input
 # --------------------------------------------------------------------------------------
