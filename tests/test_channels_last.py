@@ -203,6 +203,29 @@ def test_thread_counts_agree(n_images):
                                                                           x.shape))
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("channels", [16, 70])
+def test_backward_into_out_at_every_alignment(dtype, channels):
+    # The max backward splits one image's channels between threads at cache-line boundaries
+    # in memory: an out= at any element offset from a line must get every channel, once.
+    # (Planes of 48 x 44 make enough work for cypool to use the threads asked for.)
+    rng = np.random.default_rng(17)
+    x = channels_last(rng.standard_normal((1, channels, 48, 44)).astype(dtype))
+    values, indices = cypool.max_pool2d(x, 3, 1, 1, return_indices=True)
+    grad = channels_last(rng.standard_normal(values.shape).astype(dtype))
+    expected = cypool.reference.max_pool2d_backward(grad, indices, x.shape)
+    line = 64 // np.dtype(dtype).itemsize
+    buffer = np.empty(x.size + 2 * line, dtype)
+    for offset in range(line):
+        out = buffer[offset:offset + x.size].reshape(1, 48, 44, channels).transpose(0, 3, 1, 2)
+        out[...] = np.nan
+        for n_threads in (2, 3):
+            result = cypool.max_pool2d_backward(grad, indices, x.shape, out=out,
+                                                n_threads=n_threads)
+            assert result is out
+            assert_same_array(result, expected)
+
+
 @pytest.mark.parametrize("n_dims", [2, 3])
 def test_matches_torch_channels_last(n_dims):
     torch = pytest.importorskip("torch")
