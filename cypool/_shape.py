@@ -146,6 +146,7 @@ def pool_geometry(
     the checks cost more than pooling a small array does.
     """
     arguments = (input_size, kernel_size, stride, padding, dilation, ceil_mode)
+    key: tuple[object, ...]
     if (type(ceil_mode) is bool and _is_plain_size(kernel_size) and _is_plain_size(stride)
             and _is_plain_size(padding) and _is_plain_size(dilation)):
         key = arguments  # the everyday call: built-in ints and a bool, keyed as they are
