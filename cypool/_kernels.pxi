@@ -41,8 +41,18 @@ cdef extern from *:
     static int cypool_cpu_has_avx2(void) { return 0; }
     static int cypool_cpu_has_avx512(void) { return 0; }
     #endif
+
+    #if defined(__AVX512F__)
+    #define CYPOOL_VECTOR_BYTES 64
+    #elif defined(__AVX2__) || defined(__AVX__)
+    #define CYPOOL_VECTOR_BYTES 32
+    #else
+    #define CYPOOL_VECTOR_BYTES 16
+    #endif
     """
     const bint CYPOOL_OPENMP
+    # Bytes per vector register at this module's ISA level.
+    const Py_ssize_t CYPOOL_VECTOR_BYTES
     int omp_get_max_threads() noexcept nogil
     int cypool_cpu_has_avx2() noexcept nogil
     int cypool_cpu_has_avx512() noexcept nogil
@@ -548,6 +558,68 @@ cdef inline void avg_width_pass(const floating* plane, Py_ssize_t offset, const 
         avg_width_shapes(plane, offset, w.stride[2], w.kernel[2], sums, first, stop, False)
 
 
+cdef inline void avg_window_columns(const floating* plane, Py_ssize_t offset,
+                                    Py_ssize_t row_step, Py_ssize_t rows, Py_ssize_t stride,
+                                    Py_ssize_t taps, floating divisor, floating* out,
+                                    Py_ssize_t first, Py_ssize_t count) noexcept nogil:
+    """Output columns [first, first + count) of a row whose windows (`rows` input rows of `taps`
+    taps) lie wholly in the input, each in one go: its taps summed in raster order from +0
+    (the rule of the pass-per-row path, so the same sums), then one division. Input row r of
+    column ow's window starts at offset + r*row_step + ow*stride. Callers pass literal
+    rows/stride/taps (and count, for the tail) for fully unrolled, vectorised copies."""
+    cdef Py_ssize_t ow, r, t, position
+    cdef floating total, zero = 0
+    for ow in range(first, first + count):
+        position = offset + ow * stride
+        total = zero
+        for r in range(rows):
+            for t in range(taps):
+                total = total + plane[position + r * row_step + t]
+        out[ow] = total / divisor
+
+
+cdef inline void avg_window_row(const floating* plane, Py_ssize_t offset, Py_ssize_t row_step,
+                                Py_ssize_t rows, Py_ssize_t stride, Py_ssize_t taps,
+                                floating divisor, floating* out, Py_ssize_t first,
+                                Py_ssize_t stop) noexcept nogil:
+    """avg_window_columns over [first, stop) without a scalar remainder: whole vectors, then
+    one vector that ends at `stop` and overlaps the last whole one (its columns are computed
+    again, to the same values). Narrow rows (14 to 28 outputs) otherwise spend much of their
+    time in the remainder."""
+    # Volatile: a tail count the compiler sees as a constant gets unrolled into scalar code
+    # instead of being vectorised.
+    cdef volatile Py_ssize_t vector_lanes = CYPOOL_VECTOR_BYTES // sizeof(floating)
+    cdef Py_ssize_t lanes = vector_lanes, count = stop - first
+    if count < lanes:
+        avg_window_columns(plane, offset, row_step, rows, stride, taps, divisor, out, first,
+                           count)
+        return
+    avg_window_columns(plane, offset, row_step, rows, stride, taps, divisor, out, first,
+                       count - count % lanes)
+    if count % lanes:
+        avg_window_columns(plane, offset, row_step, rows, stride, taps, divisor, out,
+                           stop - lanes, lanes)
+
+
+cdef inline bint avg_window_shapes(const floating* plane, Py_ssize_t offset, const Window* w,
+                                   floating divisor, floating* out, Py_ssize_t first,
+                                   Py_ssize_t stop) noexcept nogil:
+    """avg_window_row for the 2-d windows that dominate real networks (2x2 and 3x3 of stride
+    2, 3x3 of stride 1); False (nothing done) for any other window."""
+    cdef Py_ssize_t row_step = w.in_size[2]
+    if w.kernel[0] != 1:
+        return False
+    if w.kernel[1] == 2 and w.kernel[2] == 2 and w.stride[2] == 2:
+        avg_window_row(plane, offset, row_step, 2, 2, 2, divisor, out, first, stop)
+    elif w.kernel[1] == 3 and w.kernel[2] == 3 and w.stride[2] == 2:
+        avg_window_row(plane, offset, row_step, 3, 2, 3, divisor, out, first, stop)
+    elif w.kernel[1] == 3 and w.kernel[2] == 3 and w.stride[2] == 1:
+        avg_window_row(plane, offset, row_step, 3, 1, 3, divisor, out, first, stop)
+    else:
+        return False
+    return True
+
+
 cdef inline void avg_row(const floating* plane, floating* out, const Window* w,
                          Py_ssize_t od, Py_ssize_t oh, bint count_include_pad,
                          Py_ssize_t divisor_override) noexcept nogil:
@@ -573,15 +645,20 @@ cdef inline void avg_row(const floating* plane, floating* out, const Window* w,
                   row_divisor, count_include_pad, divisor_override, ow)
     if ow_first == ow_stop:
         return
+    # Interior windows are never clipped along the width.
+    divisor = divisor_override if divisor_override > 0 else row_divisor * w.kernel[2]
+    interior_divisor = <floating>divisor
+    if (h_first == 0 and h_stop == w.kernel[1]
+            and avg_window_shapes(plane, plane_position(w, d_start, 0, h_start, 0, 0, 0)
+                                  - w.padding[2], w, interior_divisor, out, ow_first,
+                                  ow_stop)):
+        return  # a common window whose rows all lie in the input: one pass
     for kd in range(d_first, d_stop):
         for kh in range(h_first, h_stop):
             row_start = plane_position(w, d_start, kd, h_start, kh, 0, 0)
             avg_width_pass(plane, row_start - w.padding[2], w, out, ow_first, ow_stop,
                            is_first)
             is_first = False
-    # Interior windows are never clipped along the width.
-    divisor = divisor_override if divisor_override > 0 else row_divisor * w.kernel[2]
-    interior_divisor = <floating>divisor
     for ow in range(ow_first, ow_stop):
         out[ow] = out[ow] / interior_divisor
 

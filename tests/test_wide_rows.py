@@ -62,3 +62,41 @@ def test_wide_rows_match_reference(window, n_dims, dtype):
                                                 count_include_pad=count_include_pad),
             getattr(reference, name + "_backward")(grad, shape, **avg_args,
                                                    count_include_pad=count_include_pad))
+
+
+# For these 2-d windows, average pooling rows whose windows lie in the input take a one-pass
+# path (every tap of a column at once, and a last vector that overlaps the one before it
+# instead of a scalar remainder): every row width from 1 to 40 covers every remainder of every
+# vector width. Max pooling is checked on the same inputs.
+SQUARE_WINDOWS = [(2, 2, 0), (2, 2, 1), (3, 2, 1), (3, 2, 0), (3, 1, 1), (3, 1, 0)]
+
+
+@pytest.mark.parametrize("window", SQUARE_WINDOWS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.uint8])
+def test_common_square_windows_on_rows_of_every_width(window, dtype):
+    k, s, p = window
+    rng = np.random.default_rng([k, s, p, np.dtype(dtype).itemsize])
+    for width in range(max(1, k - 2 * p), 41):
+        shape = (2, 3, 6, width)
+        if dtype == np.uint8:
+            x = rng.integers(0, 4, size=shape).astype(dtype)  # many ties
+        else:
+            x = values_with_ties_and_nan(rng, shape, dtype)
+        values, indices = cypool.max_pool2d(x, k, s, p, return_indices=True)
+        expected_values, expected_indices = reference.max_pool2d(x, k, s, p,
+                                                                 return_indices=True)
+        # Bit for bit (.view(np.uint8)): the same NaNs, zeros of the same sign.
+        np.testing.assert_array_equal(values.view(np.uint8), expected_values.view(np.uint8),
+                                      err_msg=f"width {width}")
+        np.testing.assert_array_equal(indices, expected_indices, err_msg=f"width {width}")
+        np.testing.assert_array_equal(cypool.max_pool2d(x, k, s, p).view(np.uint8),
+                                      expected_values.view(np.uint8), err_msg=f"width {width}")
+        if dtype == np.uint8:
+            continue
+        for count_include_pad in (True, False):
+            np.testing.assert_array_equal(
+                cypool.avg_pool2d(x, k, s, p, count_include_pad=count_include_pad)
+                .view(np.uint8),
+                reference.avg_pool2d(x, k, s, p, count_include_pad=count_include_pad)
+                .view(np.uint8),
+                err_msg=f"width {width}")
