@@ -66,8 +66,9 @@ def test_wide_rows_match_reference(window, n_dims, dtype):
 
 # For these 2-d windows, average pooling rows whose windows lie in the input take a one-pass
 # path (every tap of a column at once, and a last vector that overlaps the one before it
-# instead of a scalar remainder): every row width from 1 to 40 covers every remainder of every
-# vector width. Max pooling is checked on the same inputs.
+# instead of a scalar remainder), and the backward of windows that tile a row exactly stores
+# without zeroing first: every row width from 1 to 40 covers every remainder of every vector
+# width. Max pooling is checked on the same inputs.
 SQUARE_WINDOWS = [(2, 2, 0), (2, 2, 1), (3, 2, 1), (3, 2, 0), (3, 1, 1), (3, 1, 0)]
 
 
@@ -94,9 +95,14 @@ def test_common_square_windows_on_rows_of_every_width(window, dtype):
         if dtype == np.uint8:
             continue
         for count_include_pad in (True, False):
+            window = dict(kernel_size=k, stride=s, padding=p,
+                          count_include_pad=count_include_pad)
+            result = cypool.avg_pool2d(x, **window)
             np.testing.assert_array_equal(
-                cypool.avg_pool2d(x, k, s, p, count_include_pad=count_include_pad)
-                .view(np.uint8),
-                reference.avg_pool2d(x, k, s, p, count_include_pad=count_include_pad)
-                .view(np.uint8),
+                result.view(np.uint8), reference.avg_pool2d(x, **window).view(np.uint8),
+                err_msg=f"width {width}")
+            grad = rng.standard_normal(result.shape).astype(dtype)
+            np.testing.assert_array_equal(
+                cypool.avg_pool2d_backward(grad, shape, **window).view(np.uint8),
+                reference.avg_pool2d_backward(grad, shape, **window).view(np.uint8),
                 err_msg=f"width {width}")
