@@ -752,26 +752,6 @@ cdef inline void avg_spread_disjoint(const floating* grad_output_row, floating* 
             grad_row[position] = (zero if is_first else grad_row[position]) + delta
 
 
-cdef inline void avg_spread_disjoint_first(const floating* grad_output_row, floating* grad_row,
-                                           Py_ssize_t offset, Py_ssize_t stride,
-                                           Py_ssize_t taps, floating divisor, Py_ssize_t first,
-                                           Py_ssize_t stop) noexcept nogil:
-    """avg_spread_disjoint with is_first (stores) over [first, stop) without a scalar
-    remainder: whole vectors, then one vector that ends at `stop` and overlaps the last whole
-    one (it stores the same values again), as avg_window_row."""
-    cdef volatile Py_ssize_t vector_lanes = CYPOOL_VECTOR_BYTES // sizeof(floating)
-    cdef Py_ssize_t lanes = vector_lanes, count = stop - first
-    if count < lanes:
-        avg_spread_disjoint(grad_output_row, grad_row, offset, stride, taps, divisor, first,
-                            stop, True)
-        return
-    avg_spread_disjoint(grad_output_row, grad_row, offset, stride, taps, divisor, first,
-                        stop - count % lanes, True)
-    if count % lanes:
-        avg_spread_disjoint(grad_output_row, grad_row, offset, stride, taps, divisor,
-                            stop - lanes, stop, True)
-
-
 cdef inline void avg_spread_overlapping(const floating* grad_output_row, floating* grad_row,
                                         Py_ssize_t offset, Py_ssize_t stride, Py_ssize_t taps,
                                         floating divisor, Py_ssize_t first,
@@ -830,8 +810,8 @@ cdef inline void avg_spread_shapes(const floating* grad_output_row, floating* gr
                                    first, stop)
     elif is_first:
         if stride == 2 and taps == 2:
-            avg_spread_disjoint_first(grad_output_row, grad_row, offset, 2, 2, divisor, first,
-                                      stop)
+            avg_spread_disjoint(grad_output_row, grad_row, offset, 2, 2, divisor, first, stop,
+                                True)
         else:
             avg_spread_disjoint(grad_output_row, grad_row, offset, stride, taps, divisor,
                                 first, stop, True)
@@ -855,19 +835,14 @@ cdef inline void avg_backward_row(const floating* grad_plane, floating* grad_row
     # Without width overlap the first covering output row meets only zeros in the interior:
     # it can store instead of add.
     cdef bint stores_first = stride >= taps
+    for iw in range(w.in_size[2]):
+        grad_row[iw] = 0
     covering_outputs(id, w.kernel[0], w.stride[0], w.padding[0], w.out_size[0],
                      &od_first, &od_stop)
     covering_outputs(ih, w.kernel[1], w.stride[1], w.padding[1], w.out_size[1],
                      &oh_first, &oh_stop)
     ow_first = w.interior_first
     ow_stop = w.interior_stop
-    # The zeros are needed unless the first covering output row stores every column: windows
-    # that tile the row exactly (k == s, no padding, no column left over).
-    if not (stride == taps and offset == 0 and ow_first == 0 and ow_stop == w.out_size[2]
-            and ow_stop * stride == w.in_size[2] and od_first < od_stop
-            and oh_first < oh_stop):
-        for iw in range(w.in_size[2]):
-            grad_row[iw] = 0
     for od in range(od_first, od_stop):
         for oh in range(oh_first, oh_stop):
             row_divisor = (axis_count(od * w.stride[0] - w.padding[0], w.in_size[0],

@@ -66,9 +66,8 @@ def test_wide_rows_match_reference(window, n_dims, dtype):
 
 # For these 2-d windows, average pooling rows whose windows lie in the input take a one-pass
 # path (every tap of a column at once, and a last vector that overlaps the one before it
-# instead of a scalar remainder), and the backward of windows that tile a row exactly stores
-# without zeroing first: every row width from 1 to 40 covers every remainder of every vector
-# width. Max pooling is checked on the same inputs.
+# instead of a scalar remainder): every row width from 1 to 40 covers every remainder of every
+# vector width. Max pooling and the average backward are checked on the same inputs.
 SQUARE_WINDOWS = [(2, 2, 0), (2, 2, 1), (3, 2, 1), (3, 2, 0), (3, 1, 1), (3, 1, 0)]
 
 
