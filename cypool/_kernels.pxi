@@ -14,6 +14,7 @@
 
 from cython.parallel cimport prange
 from libc.stdint cimport int8_t, int16_t, int32_t, int64_t, uint8_t, uint16_t, uint32_t
+from libc.string cimport memcpy, memset
 
 cdef extern from *:
     """
@@ -887,6 +888,93 @@ cdef void avg_pool_backward_rows(const floating* grad_output, floating* grad_inp
             row = row + 1
 
 
+# Average pooling backward when the windows tile the input: kernel == stride, no padding and no
+# ceil-mode overhang on every axis. Each input element then lies in at most one window, and
+# every window has the same divisor (its size, or divisor_override). The gather above spends
+# most of its time per input row (finding the covering outputs, zeroing), and rows are often
+# only 14 to 56 columns; here one task per output row writes the kd*kh input rows under it.
+
+cdef inline bint windows_tile(const Window* w) noexcept nogil:
+    """Kernel == stride, no padding and no ceil-mode window overhanging the input, per axis."""
+    cdef int axis
+    for axis in range(3):
+        if (w.kernel[axis] != w.stride[axis] or w.padding[axis] != 0
+                or w.out_size[axis] * w.kernel[axis] > w.in_size[axis]):
+            return False
+    return True
+
+
+cdef inline void avg_tile_row(const floating* grad_output_row, floating* grad_row,
+                              Py_ssize_t out_width, Py_ssize_t in_width, Py_ssize_t taps,
+                              floating divisor) noexcept nogil:
+    """One input row under an output row: each output's share repeated `taps` times, then
+    zeros for the columns past the last window. Callers pass a literal `taps` for the common
+    widths, which gives an interleaving vector copy."""
+    cdef Py_ssize_t ow, t, iw
+    cdef floating share, zero = 0
+    for ow in range(out_width):
+        # zero + share, as the gather's sum from +0 (and PyTorch's scatter onto zeros) gives:
+        # a -0.0 share becomes +0.0.
+        share = zero + grad_output_row[ow] / divisor
+        for t in range(taps):
+            grad_row[ow * taps + t] = share
+    for iw in range(out_width * taps, in_width):
+        grad_row[iw] = 0
+
+
+cdef inline void avg_tile_backward_row(const floating* grad_output_row, floating* grad_plane,
+                                       const Window* w, Py_ssize_t od, Py_ssize_t oh,
+                                       floating divisor) noexcept nogil:
+    """The input rows under output row (od, oh): the kd*kh rows of its windows, and, for the
+    last output row of a depth slice or plane, the rows no window covers after it."""
+    cdef Py_ssize_t width = w.in_size[2], slice_size = w.in_size[1] * w.in_size[2]
+    cdef Py_ssize_t d_first = od * w.kernel[0], h_first = oh * w.kernel[1]
+    cdef Py_ssize_t covered_height = w.out_size[1] * w.kernel[1]
+    cdef Py_ssize_t covered_depth = w.out_size[0] * w.kernel[0], d, h
+    cdef floating* first_row = grad_plane + d_first * slice_size + h_first * width
+    if w.kernel[2] == 2:
+        avg_tile_row(grad_output_row, first_row, w.out_size[2], width, 2, divisor)
+    elif w.kernel[2] == 3:
+        avg_tile_row(grad_output_row, first_row, w.out_size[2], width, 3, divisor)
+    else:
+        avg_tile_row(grad_output_row, first_row, w.out_size[2], width, w.kernel[2], divisor)
+    # The window's other rows equal its first. The last output row of a depth slice also owns
+    # the rows below the windows, and the plane's last the depth slices after them: no output
+    # covers those.
+    for d in range(d_first, d_first + w.kernel[0]):
+        for h in range(h_first, h_first + w.kernel[1]):
+            if d != d_first or h != h_first:
+                memcpy(grad_plane + d * slice_size + h * width, first_row,
+                       width * sizeof(floating))
+        if oh == w.out_size[1] - 1:
+            memset(grad_plane + d * slice_size + covered_height * width, 0,
+                   (w.in_size[1] - covered_height) * width * sizeof(floating))
+    if od == w.out_size[0] - 1 and oh == w.out_size[1] - 1:
+        memset(grad_plane + covered_depth * slice_size, 0,
+               (w.in_size[0] - covered_depth) * slice_size * sizeof(floating))
+
+
+cdef void avg_tile_backward_rows(const floating* grad_output, floating* grad_input,
+                                 const Window* w, Py_ssize_t n_planes, floating divisor,
+                                 int n_threads) noexcept nogil:
+    """Every output row of every plane, ROW_BLOCK consecutive rows per parallel task."""
+    cdef Py_ssize_t in_plane_size = w.in_size[0] * w.in_size[1] * w.in_size[2]
+    cdef Py_ssize_t n_rows = n_planes * w.out_size[0] * w.out_size[1]
+    cdef Py_ssize_t block, row, stop, plane, od, oh
+    for block in prange((n_rows + ROW_BLOCK - 1) // ROW_BLOCK, schedule="static",
+                        num_threads=n_threads):
+        row = block * ROW_BLOCK
+        stop = min(row + ROW_BLOCK, n_rows)
+        oh = row % w.out_size[1]
+        od = (row // w.out_size[1]) % w.out_size[0]
+        plane = row // (w.out_size[1] * w.out_size[0])
+        while row < stop:
+            avg_tile_backward_row(grad_output + row * w.out_size[2],
+                                  grad_input + plane * in_plane_size, w, od, oh, divisor)
+            next_row(&plane, &od, &oh, w.out_size[0], w.out_size[1])
+            row = row + 1
+
+
 def avg_pool_backward(const floating[:, :, :, ::1] grad_output,
                       floating[:, :, :, ::1] grad_input,
                       tuple kernel, tuple stride, tuple padding, bint count_include_pad,
@@ -894,7 +982,13 @@ def avg_pool_backward(const floating[:, :, :, ::1] grad_output,
     """Gradient of average pooling: (planes, OD, OH, OW) -> (planes, D, H, W)."""
     cdef Window w = make_window(tuple(grad_input.shape)[1:4], tuple(grad_output.shape)[1:4],
                                 kernel, stride, padding, (1, 1, 1))
+    cdef floating window_divisor = <floating>(
+        divisor_override if divisor_override > 0 else w.kernel[0] * w.kernel[1] * w.kernel[2])
     with nogil:
-        avg_pool_backward_rows(&grad_output[0, 0, 0, 0], &grad_input[0, 0, 0, 0], &w,
-                               grad_input.shape[0], count_include_pad, divisor_override,
-                               n_threads)
+        if windows_tile(&w):
+            avg_tile_backward_rows(&grad_output[0, 0, 0, 0], &grad_input[0, 0, 0, 0], &w,
+                                   grad_input.shape[0], window_divisor, n_threads)
+        else:
+            avg_pool_backward_rows(&grad_output[0, 0, 0, 0], &grad_input[0, 0, 0, 0], &w,
+                                   grad_input.shape[0], count_include_pad, divisor_override,
+                                   n_threads)

@@ -458,3 +458,28 @@ def test_overlapping_windows_backward_sums(n_dims):
         assert_same_array(
             api("avg_pool", n_dims, "_backward")(grad, shape, 3, 1, 1, **kwargs),
             ref("avg_pool", n_dims, "_backward")(grad, shape, 3, 1, 1, **kwargs))
+
+
+@pytest.mark.parametrize("n_dims", N_DIMS)
+@pytest.mark.parametrize("kernel_size", [2, 3, 5])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_tiling_windows_backward(n_dims, kernel_size, dtype):
+    """kernel == stride without padding, the backward's own path: every input element lies in
+    one window or in none. Sizes leave 0 to kernel - 1 uncovered elements on each axis, which
+    must come out zero in a reused buffer; -0.0 shares must come out +0.0."""
+    rng = np.random.default_rng([n_dims, kernel_size])
+    for trial in range(4):
+        spatial = tuple(int(rng.integers(kernel_size, 5 * kernel_size))
+                        for _ in range(n_dims))
+        shape = (2, 3) + spatial
+        for kwargs in [dict(), dict(divisor_override=3), dict(count_include_pad=False),
+                       dict(ceil_mode=True)]:
+            out_shape = api("avg_pool", n_dims)(np.zeros(shape, dtype), kernel_size,
+                                                **kwargs).shape
+            grad = make_values(out_shape, dtype, "extremes", seed=trial)
+            expected = ref("avg_pool", n_dims, "_backward")(grad, shape, kernel_size, **kwargs)
+            out = garbage(shape, dtype)
+            result = api("avg_pool", n_dims, "_backward")(grad, shape, kernel_size, **kwargs,
+                                                           out=out, n_threads=2)
+            assert_same_array(result, expected)
+            assert_margins_untouched(out)
