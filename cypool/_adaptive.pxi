@@ -444,8 +444,24 @@ cdef void adaptive_avg_backward_rows(const floating* grad_output, floating* grad
 def adaptive_avg_pool_backward(const floating[:, :, :, ::1] grad_output,
                                floating[:, :, :, ::1] grad_input, int n_threads):
     """Gradient of adaptive average pooling: (planes, OD, OH, OW) -> (planes, D, H, W)."""
-    cdef AdaptiveWindow w = make_adaptive_window(tuple(grad_input.shape)[1:4],
-                                                 tuple(grad_output.shape)[1:4])
+    cdef tuple in_size = tuple(grad_input.shape)[1:4], out_size = tuple(grad_output.shape)[1:4]
+    cdef AdaptiveWindow w
+    cdef Window tiles
+    cdef TileDivisors divisors
+    cdef int axis
+    if all(length % size == 0 for length, size in zip(in_size, out_size)):
+        # Every window is [o*k, o*k + k) on every axis: they tile the input (see
+        # avg_tile_backward_rows), with PyTorch's division per axis.
+        kernel = tuple(length // size for length, size in zip(in_size, out_size))
+        tiles = make_window(in_size, out_size, kernel, kernel, (0, 0, 0), (1, 1, 1))
+        for axis in range(3):
+            divisors.by[axis] = kernel[axis]
+        divisors.per_axis = True
+        with nogil:
+            avg_tile_backward_rows(&grad_output[0, 0, 0, 0], &grad_input[0, 0, 0, 0], &tiles,
+                                   grad_input.shape[0], &divisors, n_threads)
+        return
+    w = make_adaptive_window(in_size, out_size)
     with nogil:
         adaptive_avg_backward_rows(&grad_output[0, 0, 0, 0], &grad_input[0, 0, 0, 0], &w,
                                    grad_input.shape[0], n_threads)

@@ -893,6 +893,14 @@ cdef void avg_pool_backward_rows(const floating* grad_output, floating* grad_inp
 # every window has the same divisor (its size, or divisor_override). The gather above spends
 # most of its time per input row (finding the covering outputs, zeroing), and rows are often
 # only 14 to 56 columns; here one task per output row writes the kd*kh input rows under it.
+# Adaptive average pooling whose output sizes divide the input sizes takes it too.
+
+cdef struct TileDivisors:
+    # The share of an output gradient g: g / by[0] (average pooling), or, `per_axis`,
+    # g / by[0] / by[1] / by[2] with one true division per axis in that order (adaptive
+    # average pooling: PyTorch's rule there, which can round differently).
+    double by[3]
+    bint per_axis
 
 cdef inline bint windows_tile(const Window* w) noexcept nogil:
     """Kernel == stride, no padding and no ceil-mode window overhanging the input, per axis."""
@@ -906,16 +914,20 @@ cdef inline bint windows_tile(const Window* w) noexcept nogil:
 
 cdef inline void avg_tile_row(const floating* grad_output_row, floating* grad_row,
                               Py_ssize_t out_width, Py_ssize_t in_width, Py_ssize_t taps,
-                              floating divisor) noexcept nogil:
-    """One input row under an output row: each output's share repeated `taps` times, then
-    zeros for the columns past the last window. Callers pass a literal `taps` for the common
-    widths, which gives an interleaving vector copy."""
+                              floating by_d, floating by_h, floating by_w,
+                              bint per_axis) noexcept nogil:
+    """One input row under an output row: each output's share (see TileDivisors) repeated
+    `taps` times, then zeros for the columns past the last window. Callers pass literal
+    `taps` (for the common widths: an interleaving vector copy) and `per_axis`."""
     cdef Py_ssize_t ow, t, iw
     cdef floating share, zero = 0
     for ow in range(out_width):
         # zero + share, as the gather's sum from +0 (and PyTorch's scatter onto zeros) gives:
         # a -0.0 share becomes +0.0.
-        share = zero + grad_output_row[ow] / divisor
+        if per_axis:
+            share = zero + grad_output_row[ow] / by_d / by_h / by_w
+        else:
+            share = zero + grad_output_row[ow] / by_d
         for t in range(taps):
             grad_row[ow * taps + t] = share
     for iw in range(out_width * taps, in_width):
@@ -924,7 +936,7 @@ cdef inline void avg_tile_row(const floating* grad_output_row, floating* grad_ro
 
 cdef inline void avg_tile_backward_row(const floating* grad_output_row, floating* grad_plane,
                                        const Window* w, Py_ssize_t od, Py_ssize_t oh,
-                                       floating divisor) noexcept nogil:
+                                       const TileDivisors* divisors) noexcept nogil:
     """The input rows under output row (od, oh): the kd*kh rows of its windows, and, for the
     last output row of a depth slice or plane, the rows no window covers after it."""
     cdef Py_ssize_t width = w.in_size[2], slice_size = w.in_size[1] * w.in_size[2]
@@ -932,12 +944,24 @@ cdef inline void avg_tile_backward_row(const floating* grad_output_row, floating
     cdef Py_ssize_t covered_height = w.out_size[1] * w.kernel[1]
     cdef Py_ssize_t covered_depth = w.out_size[0] * w.kernel[0], d, h
     cdef floating* first_row = grad_plane + d_first * slice_size + h_first * width
-    if w.kernel[2] == 2:
-        avg_tile_row(grad_output_row, first_row, w.out_size[2], width, 2, divisor)
+    cdef floating by_d = <floating>divisors.by[0], by_h = <floating>divisors.by[1]
+    cdef floating by_w = <floating>divisors.by[2]
+    if divisors.per_axis:
+        if w.kernel[2] == 2:
+            avg_tile_row(grad_output_row, first_row, w.out_size[2], width, 2, by_d, by_h,
+                         by_w, True)
+        else:
+            avg_tile_row(grad_output_row, first_row, w.out_size[2], width, w.kernel[2], by_d,
+                         by_h, by_w, True)
+    elif w.kernel[2] == 2:
+        avg_tile_row(grad_output_row, first_row, w.out_size[2], width, 2, by_d, by_h, by_w,
+                     False)
     elif w.kernel[2] == 3:
-        avg_tile_row(grad_output_row, first_row, w.out_size[2], width, 3, divisor)
+        avg_tile_row(grad_output_row, first_row, w.out_size[2], width, 3, by_d, by_h, by_w,
+                     False)
     else:
-        avg_tile_row(grad_output_row, first_row, w.out_size[2], width, w.kernel[2], divisor)
+        avg_tile_row(grad_output_row, first_row, w.out_size[2], width, w.kernel[2], by_d,
+                     by_h, by_w, False)
     # The window's other rows equal its first. The last output row of a depth slice also owns
     # the rows below the windows, and the plane's last the depth slices after them: no output
     # covers those.
@@ -955,8 +979,8 @@ cdef inline void avg_tile_backward_row(const floating* grad_output_row, floating
 
 
 cdef void avg_tile_backward_rows(const floating* grad_output, floating* grad_input,
-                                 const Window* w, Py_ssize_t n_planes, floating divisor,
-                                 int n_threads) noexcept nogil:
+                                 const Window* w, Py_ssize_t n_planes,
+                                 const TileDivisors* divisors, int n_threads) noexcept nogil:
     """Every output row of every plane, ROW_BLOCK consecutive rows per parallel task."""
     cdef Py_ssize_t in_plane_size = w.in_size[0] * w.in_size[1] * w.in_size[2]
     cdef Py_ssize_t n_rows = n_planes * w.out_size[0] * w.out_size[1]
@@ -970,7 +994,7 @@ cdef void avg_tile_backward_rows(const floating* grad_output, floating* grad_inp
         plane = row // (w.out_size[1] * w.out_size[0])
         while row < stop:
             avg_tile_backward_row(grad_output + row * w.out_size[2],
-                                  grad_input + plane * in_plane_size, w, od, oh, divisor)
+                                  grad_input + plane * in_plane_size, w, od, oh, divisors)
             next_row(&plane, &od, &oh, w.out_size[0], w.out_size[1])
             row = row + 1
 
@@ -982,12 +1006,15 @@ def avg_pool_backward(const floating[:, :, :, ::1] grad_output,
     """Gradient of average pooling: (planes, OD, OH, OW) -> (planes, D, H, W)."""
     cdef Window w = make_window(tuple(grad_input.shape)[1:4], tuple(grad_output.shape)[1:4],
                                 kernel, stride, padding, (1, 1, 1))
-    cdef floating window_divisor = <floating>(
-        divisor_override if divisor_override > 0 else w.kernel[0] * w.kernel[1] * w.kernel[2])
+    cdef TileDivisors divisors
+    divisors.by[0] = (divisor_override if divisor_override > 0
+                      else w.kernel[0] * w.kernel[1] * w.kernel[2])
+    divisors.by[1] = divisors.by[2] = 1
+    divisors.per_axis = False
     with nogil:
         if windows_tile(&w):
             avg_tile_backward_rows(&grad_output[0, 0, 0, 0], &grad_input[0, 0, 0, 0], &w,
-                                   grad_input.shape[0], window_divisor, n_threads)
+                                   grad_input.shape[0], &divisors, n_threads)
         else:
             avg_pool_backward_rows(&grad_output[0, 0, 0, 0], &grad_input[0, 0, 0, 0], &w,
                                    grad_input.shape[0], count_include_pad, divisor_override,

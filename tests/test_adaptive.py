@@ -419,3 +419,26 @@ def test_bad_argument(function, args, kwargs, error, name):
     after = [a for a in args if isinstance(a, np.ndarray)]
     for array, copy in zip(after, before):
         np.testing.assert_array_equal(array, copy, strict=True)
+
+
+@pytest.mark.parametrize("n_dims", N_DIMS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_adaptive_avg_backward_with_windows_that_tile(n_dims, dtype):
+    """Output sizes that divide the input sizes: the backward's own path (the windows tile the
+    input), with PyTorch's division per axis; gradients with subnormals, -0.0, inf and NaN
+    (`g / kh / kw` and `g / (kh * kw)` round differently on subnormals)."""
+    rng = np.random.default_rng([n_dims, np.dtype(dtype).itemsize])
+    for trial in range(6):
+        output_size = tuple(int(rng.integers(1, 6)) for _ in range(n_dims))
+        if all(size == 1 for size in output_size):
+            continue  # global pooling, another kernel
+        shape = (2, 3) + tuple(size * int(rng.integers(1, 5)) for size in output_size)
+        grad = make_values((2, 3) + output_size, dtype, "extremes", seed=trial)
+        # Subnormal gradients, where the two rules differ most often.
+        grad.flat[::3] = rng.integers(1, 1000, grad.size)[::3] * np.finfo(dtype).smallest_subnormal
+        expected = ref("adaptive_avg_pool", n_dims, "_backward")(grad, shape)
+        for n_threads in (1, 2):
+            out = garbage(shape, dtype)
+            result = api("adaptive_avg_pool", n_dims, "_backward")(grad, shape, out=out,
+                                                                    n_threads=n_threads)
+            assert_same_array(result, expected)
