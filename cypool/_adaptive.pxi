@@ -429,6 +429,57 @@ cdef inline void adaptive_avg_backward_block(const floating* grad_output,
         row = row + 1
 
 
+# Many planes: a plane per task, scattered as PyTorch does it (the plane zeroed, then each
+# output in raster order adds g / kd / kh / kw to its window). Every element sees its shares in
+# the gather's order, so the sums are the same; but the gather's work per input row (finding
+# the covering outputs, zeroing the row) is gone, which dominates for odd sizes, whose windows
+# vary in width and overlap.
+
+cdef inline void adaptive_avg_scatter_plane(const floating* grad_output, floating* grad_plane,
+                                            const AdaptiveWindow* w, const Py_ssize_t* starts,
+                                            const Py_ssize_t* stops) noexcept nogil:
+    """One plane; starts[ow], stops[ow] are the width windows."""
+    cdef Py_ssize_t H = w.in_size[1], W = w.in_size[2], out_width = w.out_size[2]
+    cdef Py_ssize_t od, oh, ow, d, h, iw, d_start, d_stop, h_start, h_stop
+    cdef floating divisor_d, divisor_h, delta
+    cdef floating* row
+    cdef const floating* grad_output_row
+    memset(grad_plane, 0, w.in_size[0] * H * W * sizeof(floating))
+    for od in range(w.out_size[0]):
+        d_start = adaptive_start(od, w.out_size[0], w.in_size[0])
+        d_stop = adaptive_stop(od, w.out_size[0], w.in_size[0])
+        divisor_d = <floating>(d_stop - d_start)
+        for oh in range(w.out_size[1]):
+            h_start = adaptive_start(oh, w.out_size[1], H)
+            h_stop = adaptive_stop(oh, w.out_size[1], H)
+            divisor_h = <floating>(h_stop - h_start)
+            grad_output_row = grad_output + (od * w.out_size[1] + oh) * out_width
+            for ow in range(out_width):
+                delta = (grad_output_row[ow] / divisor_d / divisor_h
+                         / <floating>(stops[ow] - starts[ow]))
+                for d in range(d_start, d_stop):
+                    for h in range(h_start, h_stop):
+                        row = grad_plane + (d * H + h) * W
+                        for iw in range(starts[ow], stops[ow]):
+                            row[iw] = row[iw] + delta
+
+
+cdef void adaptive_avg_scatter_planes(const floating* grad_output, floating* grad_input,
+                                      const AdaptiveWindow* w, Py_ssize_t n_planes,
+                                      int n_threads) noexcept nogil:
+    """Every plane (out_size[2] <= DELTA_CACHE_WIDTH: the width windows, the same for every
+    plane, are worked out once, on the stack)."""
+    cdef Py_ssize_t starts[DELTA_CACHE_WIDTH]
+    cdef Py_ssize_t stops[DELTA_CACHE_WIDTH]
+    cdef Py_ssize_t in_plane_size = w.in_size[0] * w.in_size[1] * w.in_size[2]
+    cdef Py_ssize_t out_plane_size = w.out_size[0] * w.out_size[1] * w.out_size[2]
+    cdef Py_ssize_t plane
+    adaptive_width_windows(w.in_size[2], w.out_size[2], starts, stops)
+    for plane in prange(n_planes, schedule="static", num_threads=n_threads):
+        adaptive_avg_scatter_plane(grad_output + plane * out_plane_size,
+                                   grad_input + plane * in_plane_size, w, starts, stops)
+
+
 cdef void adaptive_avg_backward_rows(const floating* grad_output, floating* grad_input,
                                      const AdaptiveWindow* w, Py_ssize_t n_planes,
                                      int n_threads) noexcept nogil:
@@ -462,6 +513,11 @@ def adaptive_avg_pool_backward(const floating[:, :, :, ::1] grad_output,
                                    grad_input.shape[0], &divisors, n_threads)
         return
     w = make_adaptive_window(in_size, out_size)
+    if grad_input.shape[0] >= 4 * n_threads and w.out_size[2] <= DELTA_CACHE_WIDTH:
+        with nogil:
+            adaptive_avg_scatter_planes(&grad_output[0, 0, 0, 0], &grad_input[0, 0, 0, 0], &w,
+                                        grad_input.shape[0], n_threads)
+        return
     with nogil:
         adaptive_avg_backward_rows(&grad_output[0, 0, 0, 0], &grad_input[0, 0, 0, 0], &w,
                                    grad_input.shape[0], n_threads)

@@ -442,3 +442,23 @@ def test_adaptive_avg_backward_with_windows_that_tile(n_dims, dtype):
             result = api("adaptive_avg_pool", n_dims, "_backward")(grad, shape, out=out,
                                                                     n_threads=n_threads)
             assert_same_array(result, expected)
+
+
+@pytest.mark.parametrize("n_dims", N_DIMS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_adaptive_avg_backward_of_many_planes(n_dims, dtype):
+    """Odd sizes and many planes: the backward scatters plane by plane (a few planes take the
+    per-row gather instead); both must give the reference's sums, in its order."""
+    rng = np.random.default_rng([n_dims, np.dtype(dtype).itemsize, 7])
+    for trial in range(4):
+        spatial = tuple(int(rng.integers(1, 30)) for _ in range(n_dims))
+        output_size = tuple(int(rng.integers(1, 12)) for _ in range(n_dims))
+        for planes in [(5, 4), (1, 2)]:
+            shape = planes + spatial
+            grad = make_values(planes + output_size, dtype, "normal", seed=trial)
+            expected = ref("adaptive_avg_pool", n_dims, "_backward")(grad, shape)
+            for n_threads in (1, 2):
+                out = garbage(shape, dtype)
+                result = api("adaptive_avg_pool", n_dims, "_backward")(grad, shape, out=out,
+                                                                        n_threads=n_threads)
+                assert_same_array(result, expected)
