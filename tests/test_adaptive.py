@@ -421,12 +421,23 @@ def test_bad_argument(function, args, kwargs, error, name):
         np.testing.assert_array_equal(array, copy, strict=True)
 
 
+def assert_avg_backward_matches_reference(n_dims, grad, input_shape):
+    """The adaptive average backward, at 1 and 2 threads, into a reused NaN-filled buffer,
+    equals the reference's."""
+    expected = ref("adaptive_avg_pool", n_dims, "_backward")(grad, input_shape)
+    for n_threads in (1, 2):
+        out = garbage(input_shape, grad.dtype)
+        result = api("adaptive_avg_pool", n_dims, "_backward")(grad, input_shape, out=out,
+                                                                n_threads=n_threads)
+        assert_same_array(result, expected)
+
+
 @pytest.mark.parametrize("n_dims", N_DIMS)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_adaptive_avg_backward_with_windows_that_tile(n_dims, dtype):
     """Output sizes that divide the input sizes: the backward's own path (the windows tile the
     input), with PyTorch's division per axis; gradients with subnormals, -0.0, inf and NaN
-    (`g / kh / kw` and `g / (kh * kw)` round differently on subnormals)."""
+    (on subnormals, `g / kh / kw` and `g / (kh * kw)` often round differently)."""
     rng = np.random.default_rng([n_dims, np.dtype(dtype).itemsize])
     for trial in range(6):
         output_size = tuple(int(rng.integers(1, 6)) for _ in range(n_dims))
@@ -435,13 +446,9 @@ def test_adaptive_avg_backward_with_windows_that_tile(n_dims, dtype):
         shape = (2, 3) + tuple(size * int(rng.integers(1, 5)) for size in output_size)
         grad = make_values((2, 3) + output_size, dtype, "extremes", seed=trial)
         # Subnormal gradients, where the two rules differ most often.
-        grad.flat[::3] = rng.integers(1, 1000, grad.size)[::3] * np.finfo(dtype).smallest_subnormal
-        expected = ref("adaptive_avg_pool", n_dims, "_backward")(grad, shape)
-        for n_threads in (1, 2):
-            out = garbage(shape, dtype)
-            result = api("adaptive_avg_pool", n_dims, "_backward")(grad, shape, out=out,
-                                                                    n_threads=n_threads)
-            assert_same_array(result, expected)
+        subnormals = rng.integers(1, 1000, grad.size) * np.finfo(dtype).smallest_subnormal
+        grad.flat[::3] = subnormals[::3]
+        assert_avg_backward_matches_reference(n_dims, grad, shape)
 
 
 @pytest.mark.parametrize("n_dims", N_DIMS)
@@ -454,11 +461,5 @@ def test_adaptive_avg_backward_of_many_planes(n_dims, dtype):
         spatial = tuple(int(rng.integers(1, 30)) for _ in range(n_dims))
         output_size = tuple(int(rng.integers(1, 12)) for _ in range(n_dims))
         for planes in [(5, 4), (1, 2)]:
-            shape = planes + spatial
             grad = make_values(planes + output_size, dtype, "normal", seed=trial)
-            expected = ref("adaptive_avg_pool", n_dims, "_backward")(grad, shape)
-            for n_threads in (1, 2):
-                out = garbage(shape, dtype)
-                result = api("adaptive_avg_pool", n_dims, "_backward")(grad, shape, out=out,
-                                                                        n_threads=n_threads)
-                assert_same_array(result, expected)
+            assert_avg_backward_matches_reference(n_dims, grad, planes + spatial)
