@@ -14,7 +14,9 @@ import numpy as np
 # - Average: sum from +0 in the input dtype in raster order, then `sum / kd / kh / kw` (three
 #   true divisions, in that order; 1-d and 2-d have kd = kh = 1 or kd = 1, and x / 1 is exact).
 # - Average backward: each input element sums `g / kd / kh / kw` of the outputs covering it in
-#   output raster order (a gather: deterministic, no zeroing pass, no write conflicts).
+#   output raster order, from +0. Three kernels keep that order, and none depends on the thread
+#   count: windows that tile the input take avg_tile_backward_rows; many planes are scattered
+#   a plane per task (adaptive_avg_scatter_planes); else a gather per input row.
 # - Global average (and adaptive average to an all-ones output, which PyTorch computes as
 #   `input.mean(spatial axes)`): PyTorch's cascade sum of each plane, then one division by the
 #   plane size; backward `g / plane size`. See torch_plane_sum.
