@@ -325,6 +325,10 @@ cdef enum:
     # Output rows up to this wide keep their shares g / kd / kh / kw and the width windows
     # in per-task stack tables, computed once instead of once per input row they cover.
     DELTA_CACHE_WIDTH = 64
+    # Planes per thread from which the backward scatters a whole plane per task (fewer planes
+    # take the gather, which splits each plane's rows between the threads): enough for the
+    # static schedule to keep the threads evenly loaded.
+    SCATTER_PLANES_PER_THREAD = 4
 
 
 cdef inline void adaptive_delta_row(const floating* grad_output_row, floating* deltas,
@@ -515,7 +519,8 @@ def adaptive_avg_pool_backward(const floating[:, :, :, ::1] grad_output,
                                    grad_input.shape[0], &divisors, n_threads)
         return
     w = make_adaptive_window(in_size, out_size)
-    if grad_input.shape[0] >= 4 * n_threads and w.out_size[2] <= DELTA_CACHE_WIDTH:
+    if (grad_input.shape[0] >= SCATTER_PLANES_PER_THREAD * n_threads
+            and w.out_size[2] <= DELTA_CACHE_WIDTH):
         with nogil:
             adaptive_avg_scatter_planes(&grad_output[0, 0, 0, 0], &grad_input[0, 0, 0, 0], &w,
                                         grad_input.shape[0], n_threads)
