@@ -13,7 +13,9 @@
 # window shapes.
 
 from cython.parallel cimport prange
-from libc.stdint cimport int8_t, int16_t, int32_t, int64_t, uint8_t, uint16_t, uint32_t
+from libc.math cimport INFINITY
+from libc.stdint cimport (int8_t, int16_t, int32_t, int64_t, uint8_t, uint16_t, uint32_t,
+                          INT8_MIN, INT16_MIN, INT32_MIN, INT64_MIN)
 from libc.string cimport memcpy, memset
 
 cdef extern from *:
@@ -63,8 +65,9 @@ ctypedef fused floating:
     double
 
 # Max pooling forward also takes integers (uint8 images are the everyday case): its kernels
-# only compare and copy, and start each window from its first real tap, never from a sentinel
-# such as -inf, so the same code serves every dtype. NaN tests fold away for integers.
+# only compare and copy, and start each window from its first real tap, so the same code
+# serves every dtype. (The phase path reads padding as the dtype's lowest value, and redoes
+# the windows where that can matter.) NaN tests fold away for integers.
 ctypedef fused max_value_t:
     float
     double
@@ -342,8 +345,201 @@ cdef inline void max_width_pass(const max_value_t* plane, Py_ssize_t offset, con
                              stop, False, False)
 
 
+# The phase path, for the 3-tap windows of stride 2 (ResNet's stem) and 1: rows go through
+# per-task scratch in chunks of output columns.
+# - Each input row under a chunk's windows is split by column into `stride` phases (phase r
+#   holds columns start + r, start + r + stride, ...), so that every tap of every window reads
+#   unit-stride vectors: tap t of output j is phase (t % stride), element j + t // stride.
+#   Strided loads instead cost shuffles per tap, and their gaps make GCC run the last vector of
+#   every loop as scalar code.
+# - Columns outside the input (padding, a ceil-mode overhang) hold the dtype's lowest value,
+#   which never replaces a running maximum, so border windows take the vectorised pass like
+#   the others instead of a scalar loop of data-dependent branches. Only a border window whose
+#   maximum is that lowest value may have kept a padding tap's index: max_point redoes those.
+# - Chunks are rounded up to whole vectors in scratch: no scalar remainder. (On rows of 14 to
+#   56 outputs, border windows and remainders took 40% of the time.)
+# - The argmax is tracked as an int32 offset from the chunk's first window start (plane
+#   position origin + start), which selects as cheaply as float32 lanes.
+# For windows of stride == kernel the old row passes stay faster (a phase split would add a
+# copy of data that is read once anyway), and for 1- and 2-byte dtypes the byte shuffles of the
+# split cost more than they save.
+
+cdef enum:
+    # Output columns per chunk (a multiple of every lane count of a >= 4-byte dtype).
+    PHASE_CHUNK = 64
+    # Elements of the phase buffer: 2 phases of PHASE_CHUNK + 1.
+    PHASE_CAPACITY = 2 * PHASE_CHUNK + 2
+
+
+cdef Py_ssize_t phase_chunk(const Window* w, Py_ssize_t item_size) noexcept nogil:
+    """PHASE_CHUNK when the phase path takes this window, else 0."""
+    cdef Py_ssize_t plane_size = w.in_size[0] * w.in_size[1] * w.in_size[2]
+    if (w.kernel[2] != 3 or w.stride[2] > 2 or w.dilation[2] != 1 or item_size < 4
+            or plane_size >= (<Py_ssize_t>1 << 31) - PHASE_CAPACITY):
+        return 0
+    return PHASE_CHUNK
+
+
+cdef inline max_value_t lowest_value(max_value_t sample) noexcept nogil:
+    """The lowest value of the dtype of `sample`: -inf, or the integer minimum."""
+    if max_value_t is float or max_value_t is double:
+        return -INFINITY
+    elif max_value_t is int8_t:
+        return INT8_MIN
+    elif max_value_t is int16_t:
+        return INT16_MIN
+    elif max_value_t is int32_t:
+        return INT32_MIN
+    elif max_value_t is int64_t:
+        return INT64_MIN
+    else:
+        return 0
+
+
+cdef inline void fill_phases(const max_value_t* row, Py_ssize_t width, Py_ssize_t start,
+                             Py_ssize_t stride, Py_ssize_t phase_length, max_value_t lowest,
+                             max_value_t* phases) noexcept nogil:
+    """phases[r * phase_length + j] = row[start + j * stride + r] for r < stride,
+    j < phase_length, `lowest` where that column lies outside [0, width). Callers pass a
+    literal stride for a vectorised copy."""
+    cdef Py_ssize_t j, r, column
+    # Elements [inside_first, inside_stop) read whole groups of `stride` columns in the row.
+    cdef Py_ssize_t inside_first = 0 if start >= 0 else (-start + stride - 1) // stride
+    cdef Py_ssize_t inside_stop = (width - start) // stride if width >= start else 0
+    inside_stop = max(inside_first, min(inside_stop, phase_length))
+    inside_first = min(inside_first, phase_length)
+    for j in range(inside_first, inside_stop):
+        for r in range(stride):
+            phases[r * phase_length + j] = row[start + j * stride + r]
+    for j in range(inside_first):
+        for r in range(stride):
+            column = start + j * stride + r
+            phases[r * phase_length + j] = row[column] if 0 <= column < width else lowest
+    for j in range(inside_stop, phase_length):
+        for r in range(stride):
+            column = start + j * stride + r
+            phases[r * phase_length + j] = row[column] if 0 <= column < width else lowest
+
+
+cdef inline void max_phase_taps(const max_value_t* phases, Py_ssize_t phase_length,
+                                Py_ssize_t stride, Py_ssize_t taps, max_value_t* best,
+                                int32_t* where, Py_ssize_t count, int32_t code_shift,
+                                bint is_first, bint with_indices) noexcept nogil:
+    """Merge the `taps` taps of one input row (split into phases) into the running maxima
+    of chunk columns [0, count), each column's taps left to right. Callers pass literal
+    stride/taps/is_first/with_indices for specialised, fully unrolled copies."""
+    cdef Py_ssize_t j, t
+    cdef int32_t code = code_shift, best_code = 0
+    cdef max_value_t value, maximum
+    cdef bint take
+    for j in range(count):
+        if is_first:
+            maximum = phases[j]
+            best_code = code
+        else:
+            maximum = best[j]
+            if with_indices:
+                best_code = where[j]
+        for t in range(1 if is_first else 0, taps):
+            value = phases[(t % stride) * phase_length + t // stride + j]
+            take = max_takes(value, maximum)
+            maximum = value if take else maximum
+            if with_indices:
+                best_code = (code + <int32_t>t) if take else best_code
+        best[j] = maximum
+        if with_indices:
+            where[j] = best_code
+        code = code + <int32_t>stride
+
+
+cdef inline void max_phase_shapes(const max_value_t* phases, Py_ssize_t phase_length,
+                                  Py_ssize_t stride, max_value_t* best, int32_t* where,
+                                  Py_ssize_t count, int32_t code_shift, bint is_first,
+                                  bint with_indices) noexcept nogil:
+    if stride == 2:
+        max_phase_taps(phases, phase_length, 2, 3, best, where, count, code_shift, is_first,
+                       with_indices)
+    else:
+        max_phase_taps(phases, phase_length, 1, 3, best, where, count, code_shift, is_first,
+                       with_indices)
+
+
+cdef void max_phase_pass(const max_value_t* row, const Window* w, Py_ssize_t start,
+                         Py_ssize_t phase_length, max_value_t lowest, max_value_t* phases,
+                         max_value_t* best,
+                         int32_t* where, Py_ssize_t count, int32_t code_shift,
+                         bint is_first) noexcept nogil:
+    """One input row's taps for `count` chunk columns; `where` may be NULL (values only).
+    A function of its own per dtype: GCC then inlines the specialised copies here."""
+    cdef Py_ssize_t stride = w.stride[2]
+    if stride == 2:
+        fill_phases(row, w.in_size[2], start, 2, phase_length, lowest, phases)
+    else:
+        fill_phases(row, w.in_size[2], start, 1, phase_length, lowest, phases)
+    if where != NULL:
+        if is_first:
+            max_phase_shapes(phases, phase_length, stride, best, where, count, code_shift,
+                             True, True)
+        else:
+            max_phase_shapes(phases, phase_length, stride, best, where, count, code_shift,
+                             False, True)
+    else:
+        if is_first:
+            max_phase_shapes(phases, phase_length, stride, best, where, count, 0, True, False)
+        else:
+            max_phase_shapes(phases, phase_length, stride, best, where, count, 0, False,
+                             False)
+
+
+cdef inline void max_row_phases(const max_value_t* plane, max_value_t* values, index_t* indices,
+                                const Window* w, Py_ssize_t d_start, Py_ssize_t d_first,
+                                Py_ssize_t d_stop, Py_ssize_t h_start, Py_ssize_t h_first,
+                                Py_ssize_t h_stop, Py_ssize_t chunk) noexcept nogil:
+    """A whole output row, whose windows' depth and height taps are [d_first, d_stop) x
+    [h_first, h_stop) from (d_start, h_start)."""
+    cdef max_value_t phases[PHASE_CAPACITY]
+    cdef max_value_t best[PHASE_CHUNK]
+    cdef int32_t where[PHASE_CHUNK]
+    cdef Py_ssize_t width = w.in_size[2], stride = w.stride[2], out_width = w.out_size[2]
+    cdef Py_ssize_t lanes = CYPOOL_VECTOR_BYTES // sizeof(max_value_t)
+    cdef Py_ssize_t depth_step = w.dilation[0] * w.in_size[1] * width
+    cdef Py_ssize_t row_step = w.dilation[1] * width
+    cdef Py_ssize_t origin = plane_position(w, d_start, d_first, h_start, h_first, 0, 0)
+    cdef Py_ssize_t first = 0, kd, kh, outputs, count, start, phase_length, j, ow
+    cdef max_value_t lowest = lowest_value(plane[0])
+    cdef bint is_first
+    while first < out_width:
+        outputs = min(chunk, out_width - first)
+        count = min((outputs + lanes - 1) // lanes * lanes, chunk)  # whole vectors
+        start = first * stride - w.padding[2]
+        # Columns per phase: tap t of column j < count reads element j + t // stride.
+        phase_length = count + (w.kernel[2] - 1) // stride
+        # Input rows in raster order, each row's taps left to right: every output sees its
+        # taps in raster order.
+        is_first = True
+        for kd in range(d_stop - d_first):
+            for kh in range(h_stop - h_first):
+                max_phase_pass(plane + origin + kd * depth_step + kh * row_step, w, start,
+                               phase_length, lowest, phases, best,
+                               where if indices != NULL else NULL, count,
+                               <int32_t>(kd * depth_step + kh * row_step), is_first)
+                is_first = False
+        memcpy(values + first, best, outputs * sizeof(max_value_t))
+        if indices != NULL:
+            for j in range(outputs):
+                indices[first + j] = <index_t>(origin + start + where[j])
+            for j in range(outputs):
+                ow = first + j
+                if ((ow < w.interior_first or ow >= w.interior_stop)
+                        and best[j] == lowest):
+                    max_point(plane, values, indices, w, d_first, d_stop, h_first, h_stop,
+                              d_start, h_start, ow)
+        first = first + outputs
+
+
 cdef inline void max_row(const max_value_t* plane, max_value_t* values, index_t* indices,
-                         const Window* w, Py_ssize_t od, Py_ssize_t oh) noexcept nogil:
+                         const Window* w, Py_ssize_t od, Py_ssize_t oh,
+                         Py_ssize_t phase_chunk_width) noexcept nogil:
     cdef Py_ssize_t d_start = od * w.stride[0] - w.padding[0]
     cdef Py_ssize_t h_start = oh * w.stride[1] - w.padding[1]
     cdef Py_ssize_t d_first, d_stop, h_first, h_stop, ow_first, ow_stop, ow, kd, kh, kw
@@ -351,6 +547,10 @@ cdef inline void max_row(const max_value_t* plane, max_value_t* values, index_t*
     cdef bint is_first = True
     valid_taps(d_start, w.in_size[0], w.kernel[0], w.dilation[0], &d_first, &d_stop)
     valid_taps(h_start, w.in_size[1], w.kernel[1], w.dilation[1], &h_first, &h_stop)
+    if phase_chunk_width > 0:
+        max_row_phases(plane, values, indices, w, d_start, d_first, d_stop, h_start, h_first,
+                       h_stop, phase_chunk_width)
+        return
     ow_first = w.interior_first
     ow_stop = w.interior_stop
     for ow in range(ow_first):
@@ -378,6 +578,7 @@ cdef void max_pool_rows(const max_value_t* input, max_value_t* values, index_t* 
     cdef Py_ssize_t in_plane_size = w.in_size[0] * w.in_size[1] * w.in_size[2]
     cdef Py_ssize_t out_width = w.out_size[2]
     cdef Py_ssize_t n_rows = n_planes * w.out_size[0] * w.out_size[1]
+    cdef Py_ssize_t phase_chunk_width = phase_chunk(w, sizeof(max_value_t))
     cdef Py_ssize_t block, row, stop, plane, od, oh
     for block in prange((n_rows + ROW_BLOCK - 1) // ROW_BLOCK, schedule="static",
                         num_threads=n_threads):
@@ -388,7 +589,8 @@ cdef void max_pool_rows(const max_value_t* input, max_value_t* values, index_t* 
         plane = row // (w.out_size[1] * w.out_size[0])
         while row < stop:
             max_row(input + plane * in_plane_size, values + row * out_width,
-                    (indices + row * out_width) if indices != NULL else NULL, w, od, oh)
+                    (indices + row * out_width) if indices != NULL else NULL, w, od, oh,
+                    phase_chunk_width)
             next_row(&plane, &od, &oh, w.out_size[0], w.out_size[1])
             row = row + 1
 

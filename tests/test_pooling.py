@@ -328,6 +328,44 @@ def test_minus_inf_everywhere_but_nan(n_dims):
     assert_same_array(actual[1], expected[1])
 
 
+def _mostly_lowest(shape, dtype, seed):
+    """Values of which about two thirds are the dtype's lowest (-inf, or the integer minimum),
+    the rest random, a few of them NaN for floats."""
+    rng = np.random.default_rng(seed)
+    if np.dtype(dtype).kind == "f":
+        lowest = -np.inf
+        x = rng.standard_normal(shape).astype(dtype)
+        x[rng.random(shape) < 0.05] = np.nan
+    else:
+        lowest = np.iinfo(dtype).min
+        x = rng.integers(lowest, np.iinfo(dtype).max, shape, dtype=dtype, endpoint=True)
+    x[rng.random(shape) < 0.65] = lowest
+    return x
+
+
+@pytest.mark.parametrize("n_dims", N_DIMS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int32, np.int64, np.uint32])
+@pytest.mark.parametrize("stride", [1, 2])
+@pytest.mark.parametrize("width", [4, 43, 70, 131])
+@pytest.mark.parametrize("ceil_mode", [False, True])
+def test_three_tap_windows_whose_maximum_is_the_lowest_value(n_dims, dtype, stride, width,
+                                                             ceil_mode):
+    """Windows 3 wide of stride 1 or 2 with padding: border windows whose real taps are all
+    the dtype's lowest value still report their first real tap, never a padding column.
+    Widths give outputs in one chunk of 64 columns and in several."""
+    shape = (2, 3) + (5, 4)[:n_dims - 1] + (width,)
+    x = _mostly_lowest(shape, dtype, seed=width + stride)
+    window = dict(kernel_size=3, stride=stride, padding=1, ceil_mode=ceil_mode)
+    expected = ref("max_pool", n_dims)(x, **window, return_indices=True)
+    for n_threads in (1, 2):
+        actual = api("max_pool", n_dims)(x, **window, return_indices=True,
+                                         n_threads=n_threads)
+        assert_same_array(actual[0], expected[0])
+        assert_same_array(actual[1], expected[1])
+        assert_same_array(api("max_pool", n_dims)(x, **window, n_threads=n_threads),
+                          expected[0])
+
+
 @pytest.mark.parametrize("function", ["max_pool2d", "avg_pool2d"])
 @pytest.mark.parametrize("layout", LAYOUTS)
 @pytest.mark.parametrize("readonly", [False, True])
