@@ -57,13 +57,18 @@ ISA_FLAGS = {
 
 OPTIMISE_FLAGS = {"unix": ["-O3"], "msvc": ["/O2"]}
 
-# GCC's inliner stops inlining once a translation unit has grown by a set share (40% by
-# default), and each kernel module is one large unit of row helpers specialised by literal
-# arguments. Past that budget it leaves some of them out of line, their literals unfolded:
-# max pooling's phase path with indices ran 1.2-1.45x slower that way, and which helpers it
-# hits changes whenever code is added anywhere in the module. A larger budget keeps them
-# inlined. Used when the compiler accepts it (clang has no such parameters).
-INLINING_FLAGS = ["--param", "inline-unit-growth=1000", "--param", "large-function-growth=1000"]
+# GCC's inliner stops inlining past set limits: on how much a translation unit, or one
+# function, may grow, and on the size of a function inlined. Each kernel module is one large
+# unit of row helpers specialised by their literal arguments; past those limits GCC leaves some
+# out of line, their literals unfolded, and which ones changes whenever code is added anywhere
+# in the module. Measured: max pooling's phase path with indices ran 1.2-1.45x slower with the
+# default limits, and adaptive max pooling's uniform rows 2-4x slower with only the unit limit
+# raised. These limits keep every helper inlined. Used when the compiler accepts them (clang
+# has no such parameters).
+INLINING_FLAGS = [
+    "--param", "inline-unit-growth=4000", "--param", "large-function-growth=4000",
+    "--param", "max-inline-insns-single=4000", "--param", "large-function-insns=100000",
+]
 
 # CYPOOL_SANITIZE=1: compile and link flags (the frame pointers give readable stack traces).
 SANITIZE_FLAGS = ["-fsanitize=address,undefined", "-fno-omit-frame-pointer"]
