@@ -19,7 +19,6 @@ Environment switches (all optional):
 import os
 import platform
 import shutil
-import subprocess
 import sys
 import tempfile
 import warnings
@@ -112,16 +111,21 @@ def openmp_candidates(compiler):
     return candidates
 
 
-def accepts_flags(compiler, flags):
-    """Whether the compiler compiles a trivial source with these flags."""
-    workdir = tempfile.mkdtemp(prefix="cypool-flags-")
+def builds(compiler, source_text, compile_flags, link_flags=None):
+    """Whether the compiler compiles `source_text` with these flags (and, given link flags,
+    links it into a program): a probe in a scratch directory."""
+    workdir = tempfile.mkdtemp(prefix="cypool-probe-")
     try:
         source = os.path.join(workdir, "probe.c")
         with open(source, "w") as handle:
-            handle.write("int main(void) { return 0; }\n")
+            handle.write(source_text)
         try:
-            compiler.compile([source], output_dir=workdir, extra_postargs=["-Werror"] + flags)
-        except Exception:  # any compiler failure means: not these flags
+            objects = compiler.compile([source], output_dir=workdir, extra_postargs=compile_flags)
+            if link_flags is not None:
+                compiler.link_executable(
+                    objects, "probe", output_dir=workdir, extra_postargs=link_flags
+                )
+        except Exception:  # any compiler or linker failure means: not these flags
             return False
         return True
     finally:
@@ -130,23 +134,10 @@ def accepts_flags(compiler, flags):
 
 def probe_openmp(compiler):
     """Return the first OpenMP flag pair that compiles and links a test program, else None."""
-    workdir = tempfile.mkdtemp(prefix="cypool-openmp-")
-    try:
-        source = os.path.join(workdir, "probe.c")
-        with open(source, "w") as handle:
-            handle.write(OPENMP_PROBE)
-        for compile_flags, link_flags in openmp_candidates(compiler):
-            try:
-                objects = compiler.compile([source], output_dir=workdir, extra_postargs=compile_flags)
-                compiler.link_executable(
-                    objects, "probe", output_dir=workdir, extra_postargs=link_flags
-                )
-            except Exception:  # any compiler or linker failure means: not this flag pair
-                continue
+    for compile_flags, link_flags in openmp_candidates(compiler):
+        if builds(compiler, OPENMP_PROBE, compile_flags, link_flags):
             return compile_flags, link_flags
-        return None
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+    return None
 
 
 class BuildExtWithOpenMP(build_ext):
@@ -170,7 +161,9 @@ class BuildExtWithOpenMP(build_ext):
                     stacklevel=1,
                 )
         optimise = list(OPTIMISE_FLAGS[family])
-        if family == "unix" and accepts_flags(self.compiler, INLINING_FLAGS):
+        if family == "unix" and builds(
+            self.compiler, "int main(void) { return 0; }\n", ["-Werror"] + INLINING_FLAGS
+        ):
             optimise += INLINING_FLAGS
         for extension in self.extensions:
             level = extension.name.rsplit("_", 1)[-1]
