@@ -420,6 +420,15 @@ cdef inline void fill_phases(const max_value_t* row, Py_ssize_t width, Py_ssize_
             phases[r * phase_length + j] = row[column] if 0 <= column < width else lowest
 
 
+cdef inline void split_row(const max_value_t* row, Py_ssize_t width, Py_ssize_t start,
+                           Py_ssize_t stride, Py_ssize_t phase_length, max_value_t lowest,
+                           max_value_t* phases) noexcept nogil:
+    if stride == 2:
+        fill_phases(row, width, start, 2, phase_length, lowest, phases)
+    else:
+        fill_phases(row, width, start, 1, phase_length, lowest, phases)
+
+
 cdef inline void max_phase_taps(const max_value_t* phases, Py_ssize_t phase_length,
                                 Py_ssize_t stride, Py_ssize_t taps, max_value_t* best,
                                 int32_t* where, Py_ssize_t count, int32_t code_shift,
@@ -463,17 +472,17 @@ cdef inline void max_phase_shapes(const max_value_t* phases, Py_ssize_t phase_le
                        with_indices)
 
 
-cdef void max_phase_pass(const max_value_t* row, const Window* w, Py_ssize_t start,
-                         Py_ssize_t phase_length, max_value_t lowest, max_value_t* phases,
-                         max_value_t* best, int32_t* where, Py_ssize_t count,
-                         int32_t code_shift, bint is_first) noexcept nogil:
-    """One input row's taps for `count` chunk columns; `where` may be NULL (values only).
+cdef void max_phase_pass(const max_value_t* next_row, max_value_t* next_phases,
+                         const max_value_t* phases, const Window* w, Py_ssize_t start,
+                         Py_ssize_t phase_length, max_value_t lowest, max_value_t* best,
+                         int32_t* where, Py_ssize_t count, int32_t code_shift,
+                         bint is_first) noexcept nogil:
+    """One input row's taps (already split into `phases`) for `count` chunk columns; first
+    splits `next_row`, unless NULL, into `next_phases`. `where` may be NULL (values only).
     A function of its own per dtype: GCC then inlines the specialised copies here."""
     cdef Py_ssize_t stride = w.stride[2]
-    if stride == 2:
-        fill_phases(row, w.in_size[2], start, 2, phase_length, lowest, phases)
-    else:
-        fill_phases(row, w.in_size[2], start, 1, phase_length, lowest, phases)
+    if next_row != NULL:
+        split_row(next_row, w.in_size[2], start, stride, phase_length, lowest, next_phases)
     if where != NULL:
         if is_first:
             max_phase_shapes(phases, phase_length, stride, best, where, count, code_shift,
@@ -492,7 +501,9 @@ cdef void max_phase_pass(const max_value_t* row, const Window* w, Py_ssize_t sta
 cdef inline void max_row_phases(const max_value_t* plane, max_value_t* values, index_t* indices,
                                 const Window* w, Py_ssize_t od, Py_ssize_t oh) noexcept nogil:
     """Output row (od, oh) of one plane; `indices` may be NULL (values only)."""
-    cdef max_value_t phases[PHASE_CAPACITY]
+    # Two phase buffers: the next input row is split before the current one's taps are
+    # merged, so that the taps' loads do not wait on the split's stores still in flight.
+    cdef max_value_t phases[2 * PHASE_CAPACITY]
     cdef max_value_t best[PHASE_CHUNK]
     cdef int32_t where[PHASE_CHUNK]
     cdef Py_ssize_t width = w.in_size[2], stride = w.stride[2], out_width = w.out_size[2]
@@ -501,13 +512,18 @@ cdef inline void max_row_phases(const max_value_t* plane, max_value_t* values, i
     cdef Py_ssize_t row_step = w.dilation[1] * width
     cdef Py_ssize_t d_start = od * w.stride[0] - w.padding[0]
     cdef Py_ssize_t h_start = oh * w.stride[1] - w.padding[1]
-    cdef Py_ssize_t d_first, d_stop, h_first, h_stop, origin
-    cdef Py_ssize_t first = 0, kd, kh, outputs, count, start, phase_length, j, ow
+    cdef Py_ssize_t d_first, d_stop, h_first, h_stop, origin, rows, heights, row
+    cdef Py_ssize_t first = 0, outputs, count, start, phase_length, j, ow, next_offset
     cdef max_value_t lowest = lowest_value(plane[0])
-    cdef bint is_first
+    cdef max_value_t* current
+    cdef int32_t offset
     valid_taps(d_start, w.in_size[0], w.kernel[0], w.dilation[0], &d_first, &d_stop)
     valid_taps(h_start, w.in_size[1], w.kernel[1], w.dilation[1], &h_first, &h_stop)
     origin = plane_position(w, d_start, d_first, h_start, h_first, 0, 0)
+    # The window's input rows in raster order (row r: depth r // heights, height r % heights),
+    # each row's taps left to right: every output sees its taps in raster order.
+    heights = h_stop - h_first
+    rows = (d_stop - d_first) * heights
     while first < out_width:
         outputs = min(<Py_ssize_t>PHASE_CHUNK, out_width - first)
         # Whole vectors (PHASE_CHUNK is a multiple of the lane count).
@@ -515,26 +531,29 @@ cdef inline void max_row_phases(const max_value_t* plane, max_value_t* values, i
         start = first * stride - w.padding[2]
         # Columns per phase: tap t of column j < count reads element j + t // stride.
         phase_length = count + (w.kernel[2] - 1) // stride
-        # Input rows in raster order, each row's taps left to right: every output sees its
-        # taps in raster order.
-        is_first = True
-        for kd in range(d_stop - d_first):
-            for kh in range(h_stop - h_first):
-                max_phase_pass(plane + origin + kd * depth_step + kh * row_step, w, start,
-                               phase_length, lowest, phases, best,
-                               where if indices != NULL else NULL, count,
-                               <int32_t>(kd * depth_step + kh * row_step), is_first)
-                is_first = False
+        split_row(plane + origin, width, start, stride, phase_length, lowest, phases)
+        for row in range(rows):
+            offset = <int32_t>((row // heights) * depth_step + (row % heights) * row_step)
+            next_offset = ((row + 1) // heights) * depth_step + ((row + 1) % heights) * row_step
+            current = phases + (row % 2) * PHASE_CAPACITY
+            max_phase_pass(plane + origin + next_offset if row + 1 < rows else NULL,
+                           phases + ((row + 1) % 2) * PHASE_CAPACITY, current, w, start,
+                           phase_length, lowest, best, where if indices != NULL else NULL,
+                           count, offset, row == 0)
         memcpy(values + first, best, outputs * sizeof(max_value_t))
         if indices != NULL:
             for j in range(outputs):
                 indices[first + j] = <index_t>(origin + start + where[j])
-            for j in range(outputs):
-                ow = first + j
-                if ((ow < w.interior_first or ow >= w.interior_stop)
-                        and best[j] == lowest):
+            # Border windows whose maximum is the padding's value (see above).
+            ow = first
+            while ow < first + outputs:
+                if w.interior_first <= ow < w.interior_stop:
+                    ow = w.interior_stop
+                    continue
+                if best[ow - first] == lowest:
                     max_point(plane, values, indices, w, d_first, d_stop, h_first, h_stop,
                               d_start, h_start, ow)
+                ow = ow + 1
         first = first + outputs
 
 
