@@ -2,11 +2,14 @@
 
     python asv_bench/compare_torch.py [--repeats 9] [--cases resnet_stem,vgg_block]
 
-Both libraries run in this one process, alternately, with the same thread count (1, then 2),
-so machine noise hits them alike; each time is the median of ``--repeats`` runs. ``ratio`` is
-PyTorch's time over cypool's. For forwards with k == s (no window overlap) ``floor`` is the
-share of the memory floor reached: (bytes read + bytes written) / copy bandwidth, with the
-bandwidth of ``np.copyto`` measured in the same run. Needs torch (a peer, not a dependency).
+Both libraries run in this one process with the same thread count (1, then 2), in rounds:
+each round times one PyTorch call, one cypool call and, for the floor, one ``np.copyto``, back
+to back. A shared machine has slow spells (here, spells of 0.1 to 1 s in which the same call
+takes up to twice as long); a round is short enough to sit in one spell, so its ratios cancel
+the spell. Times are the medians over ``--repeats`` rounds; ``ratio`` is the median of the
+rounds' PyTorch time over cypool's. For forwards with k == s (no window overlap) ``floor`` is
+the share of the memory floor reached, the median over rounds of (bytes read + bytes written)
+/ copy bandwidth / cypool's time. Needs torch (a peer, not a dependency).
 """
 
 import argparse
@@ -31,20 +34,34 @@ from cases import (  # noqa: E402
 )
 
 
-def median_ms(function, repeats):
+def seconds(function):
+    start = time.perf_counter()
     function()
-    times = []
+    return time.perf_counter() - start
+
+
+class Copy:
+    """np.copyto of a 256 MB buffer: its bandwidth (bytes read + written per second)."""
+
+    def __init__(self):
+        self.source = np.ones(1 << 26, dtype=np.float32)
+        self.target = np.empty_like(self.source)
+
+    def bandwidth(self):
+        return 2 * self.source.nbytes / seconds(lambda: np.copyto(self.target, self.source))
+
+
+def rounds(theirs, ours, copy, repeats):
+    """Median PyTorch and cypool times (ms), the median of the rounds' ratios, and the median
+    copy bandwidth over the rounds (bytes/s)."""
+    theirs()
+    ours()
+    measured = []
     for _ in range(repeats):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return 1e3 * float(np.median(times))
-
-
-def copy_bandwidth(repeats):
-    source = np.ones(1 << 26, dtype=np.float32)
-    target = np.empty_like(source)
-    return 2 * source.nbytes / (median_ms(lambda: np.copyto(target, source), repeats) / 1e3)
+        measured.append((seconds(theirs), seconds(ours), copy.bandwidth()))
+    theirs_s, ours_s, bandwidth = (np.array(column) for column in zip(*measured))
+    return (1e3 * np.median(theirs_s), 1e3 * np.median(ours_s),
+            float(np.median(theirs_s / ours_s)), ours_s, bandwidth)
 
 
 def ops(name, threads):
@@ -121,18 +138,22 @@ def main():
           f"{time.strftime('%Y-%m-%d')}\n")
     print("| case | op | threads | PyTorch ms | cypool ms | ratio | floor |")
     print("| --- | --- | ---: | ---: | ---: | ---: | ---: |")
+    copy = Copy()
     for threads in (1, 2):
         torch.set_num_threads(threads)
-        bandwidth = copy_bandwidth(args.repeats)
+        bandwidths = []
         for name in args.cases.split(","):
             case_ops = adaptive_ops if name in ADAPTIVE_CASES else ops
             for label, ours, theirs, moved in case_ops(name, threads):
-                theirs_ms = median_ms(theirs, args.repeats)
-                ours_ms = median_ms(ours, args.repeats)
-                floor = f"{100 * moved / bandwidth / (ours_ms / 1e3):.0f}%" if moved else ""
+                theirs_ms, ours_ms, ratio, ours_s, bandwidth = rounds(theirs, ours, copy,
+                                                                      args.repeats)
+                bandwidths.extend(bandwidth)
+                floor = (f"{100 * np.median(moved / bandwidth / ours_s):.0f}%" if moved
+                         else "")
                 print(f"| {name} | {label} | {threads} | {theirs_ms:.2f} | {ours_ms:.2f} | "
-                      f"{theirs_ms / ours_ms:.1f}x | {floor} |", flush=True)
-        print(f"| copy bandwidth | np.copyto | {threads} | | | | {bandwidth / 1e9:.1f} GB/s |")
+                      f"{ratio:.1f}x | {floor} |", flush=True)
+        print(f"| copy bandwidth | np.copyto | {threads} | | | | "
+              f"{np.median(bandwidths) / 1e9:.1f} GB/s |")
 
 
 if __name__ == "__main__":
