@@ -395,13 +395,26 @@ cdef inline max_value_t lowest_value(max_value_t sample) noexcept nogil:
         return 0
 
 
+cdef inline void fill_phases_clipped(const max_value_t* row, Py_ssize_t width,
+                                     Py_ssize_t start, Py_ssize_t stride,
+                                     Py_ssize_t phase_length, max_value_t lowest,
+                                     max_value_t* phases, Py_ssize_t first,
+                                     Py_ssize_t stop) noexcept nogil:
+    """fill_phases's elements [first, stop), where a column may lie outside the row."""
+    cdef Py_ssize_t j, r, column
+    for j in range(first, stop):
+        for r in range(stride):
+            column = start + j * stride + r
+            phases[r * phase_length + j] = row[column] if 0 <= column < width else lowest
+
+
 cdef inline void fill_phases(const max_value_t* row, Py_ssize_t width, Py_ssize_t start,
                              Py_ssize_t stride, Py_ssize_t phase_length, max_value_t lowest,
                              max_value_t* phases) noexcept nogil:
     """phases[r * phase_length + j] = row[start + j * stride + r] for r < stride,
     j < phase_length, `lowest` where that column lies outside [0, width). Callers pass a
     literal stride for a vectorised copy."""
-    cdef Py_ssize_t j, r, column
+    cdef Py_ssize_t j, r
     # Elements [inside_first, inside_stop) read whole groups of `stride` columns in the row.
     cdef Py_ssize_t inside_first = 0 if start >= 0 else (-start + stride - 1) // stride
     cdef Py_ssize_t inside_stop = (width - start) // stride if width >= start else 0
@@ -410,14 +423,10 @@ cdef inline void fill_phases(const max_value_t* row, Py_ssize_t width, Py_ssize_
     for j in range(inside_first, inside_stop):
         for r in range(stride):
             phases[r * phase_length + j] = row[start + j * stride + r]
-    for j in range(inside_first):
-        for r in range(stride):
-            column = start + j * stride + r
-            phases[r * phase_length + j] = row[column] if 0 <= column < width else lowest
-    for j in range(inside_stop, phase_length):
-        for r in range(stride):
-            column = start + j * stride + r
-            phases[r * phase_length + j] = row[column] if 0 <= column < width else lowest
+    fill_phases_clipped(row, width, start, stride, phase_length, lowest, phases, 0,
+                        inside_first)
+    fill_phases_clipped(row, width, start, stride, phase_length, lowest, phases, inside_stop,
+                        phase_length)
 
 
 cdef inline void split_row(const max_value_t* row, Py_ssize_t width, Py_ssize_t start,
