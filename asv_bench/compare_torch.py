@@ -2,14 +2,16 @@
 
     python asv_bench/compare_torch.py [--repeats 9] [--cases resnet_stem,vgg_block]
 
-Both libraries run in this one process with the same thread count (1, then 2), in rounds:
-each round times one PyTorch call, one cypool call and, for the floor, one ``np.copyto``, back
-to back. A shared machine has slow spells (here, spells of 0.1 to 1 s in which the same call
-takes up to twice as long); a round is short enough to sit in one spell, so its ratios cancel
-the spell. Times are the medians over ``--repeats`` rounds; ``ratio`` is the median of the
-rounds' PyTorch time over cypool's. For forwards with k == s (no window overlap) ``floor`` is
-the share of the memory floor reached, the median over rounds of (bytes read + bytes written)
-/ copy bandwidth / cypool's time. Needs torch (a peer, not a dependency).
+Both libraries run in this one process with the same thread count (1, then 2), in rounds of
+one PyTorch call and one cypool call back to back (which goes first alternates). A shared
+machine has slow spells (here, spells of 0.1 to 1 s in which the same call takes up to twice
+as long); a round is short enough to sit in one spell, so its ratio cancels the spell. Times
+are the medians over ``--repeats`` rounds; ``ratio`` is the median of the rounds' PyTorch time
+over cypool's. Repeated calls find small inputs in cache, as a loop over batches would. For
+forwards with k == s (no window overlap) ``floor`` is the share of the memory floor reached:
+(bytes read + bytes written) / copy bandwidth / cypool's median time, with the bandwidth of
+``np.copyto`` (a median, measured once per thread count: a copy in every round would evict the
+inputs from cache). Needs torch (a peer, not a dependency).
 """
 
 import argparse
@@ -40,28 +42,27 @@ def seconds(function):
     return time.perf_counter() - start
 
 
-class Copy:
-    """np.copyto of a 256 MB buffer: its bandwidth (bytes read + written per second)."""
-
-    def __init__(self):
-        self.source = np.ones(1 << 26, dtype=np.float32)
-        self.target = np.empty_like(self.source)
-
-    def bandwidth(self):
-        return 2 * self.source.nbytes / seconds(lambda: np.copyto(self.target, self.source))
+def copy_bandwidth(repeats):
+    source = np.ones(1 << 26, dtype=np.float32)
+    target = np.empty_like(source)
+    return 2 * source.nbytes / np.median(
+        [seconds(lambda: np.copyto(target, source)) for _ in range(repeats)])
 
 
-def rounds(theirs, ours, copy, repeats):
-    """Median PyTorch and cypool times (ms), the median of the rounds' ratios, and the median
-    copy bandwidth over the rounds (bytes/s)."""
+def rounds(theirs, ours, repeats):
+    """Median PyTorch and cypool times (ms) and the median of the rounds' ratios."""
     theirs()
     ours()
-    measured = []
-    for _ in range(repeats):
-        measured.append((seconds(theirs), seconds(ours), copy.bandwidth()))
-    theirs_s, ours_s, bandwidth = (np.array(column) for column in zip(*measured))
-    return (1e3 * np.median(theirs_s), 1e3 * np.median(ours_s),
-            float(np.median(theirs_s / ours_s)), ours_s, bandwidth)
+    theirs_s, ours_s = [], []
+    for round_ in range(repeats):
+        if round_ % 2:
+            ours_s.append(seconds(ours))
+            theirs_s.append(seconds(theirs))
+        else:
+            theirs_s.append(seconds(theirs))
+            ours_s.append(seconds(ours))
+    theirs_s, ours_s = np.array(theirs_s), np.array(ours_s)
+    return 1e3 * np.median(theirs_s), 1e3 * np.median(ours_s), np.median(theirs_s / ours_s)
 
 
 def ops(name, threads):
@@ -138,22 +139,17 @@ def main():
           f"{time.strftime('%Y-%m-%d')}\n")
     print("| case | op | threads | PyTorch ms | cypool ms | ratio | floor |")
     print("| --- | --- | ---: | ---: | ---: | ---: | ---: |")
-    copy = Copy()
     for threads in (1, 2):
         torch.set_num_threads(threads)
-        bandwidths = []
+        bandwidth = copy_bandwidth(args.repeats)
         for name in args.cases.split(","):
             case_ops = adaptive_ops if name in ADAPTIVE_CASES else ops
             for label, ours, theirs, moved in case_ops(name, threads):
-                theirs_ms, ours_ms, ratio, ours_s, bandwidth = rounds(theirs, ours, copy,
-                                                                      args.repeats)
-                bandwidths.extend(bandwidth)
-                floor = (f"{100 * np.median(moved / bandwidth / ours_s):.0f}%" if moved
-                         else "")
+                theirs_ms, ours_ms, ratio = rounds(theirs, ours, args.repeats)
+                floor = f"{100 * moved / bandwidth / (ours_ms / 1e3):.0f}%" if moved else ""
                 print(f"| {name} | {label} | {threads} | {theirs_ms:.2f} | {ours_ms:.2f} | "
                       f"{ratio:.1f}x | {floor} |", flush=True)
-        print(f"| copy bandwidth | np.copyto | {threads} | | | | "
-              f"{np.median(bandwidths) / 1e9:.1f} GB/s |")
+        print(f"| copy bandwidth | np.copyto | {threads} | | | | {bandwidth / 1e9:.1f} GB/s |")
 
 
 if __name__ == "__main__":
