@@ -521,3 +521,27 @@ def test_tiling_windows_backward(n_dims, kernel_size, dtype):
                                                            out=out, n_threads=2)
             assert_same_array(result, expected)
             assert_margins_untouched(out)
+
+
+@pytest.mark.parametrize("n_dims", N_DIMS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("width", [3, 4, 43, 70, 131, 300])
+@pytest.mark.parametrize("padding", [0, 1])
+def test_three_wide_stride_two_backward(n_dims, dtype, width, padding):
+    """Average backward of windows 3 wide of stride 2 (ResNet's stem; its own spreading
+    loop): border and ceil-mode overhang columns, uncovered trailing columns (zero in a reused
+    buffer), narrow and wide rows, -0.0 and extreme shares, 1 and 2 threads."""
+    shape = (2, 3) + (5, 4)[:n_dims - 1] + (width,)
+    for kwargs in [dict(), dict(count_include_pad=False), dict(ceil_mode=True),
+                   dict(ceil_mode=True, count_include_pad=False), dict(divisor_override=5)]:
+        window = dict(kernel_size=3, stride=2, padding=padding, **kwargs)
+        out_shape = api("avg_pool", n_dims)(np.zeros(shape, dtype), **window).shape
+        for mode in GRADIENT_MODES:
+            grad = make_values(out_shape, dtype, mode, seed=width)
+            expected = ref("avg_pool", n_dims, "_backward")(grad, shape, **window)
+            for n_threads in (1, 2):
+                out = garbage(shape, dtype)
+                result = api("avg_pool", n_dims, "_backward")(grad, shape, **window, out=out,
+                                                               n_threads=n_threads)
+                assert_same_array(result, expected)
+                assert_margins_untouched(out)
