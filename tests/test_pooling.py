@@ -498,6 +498,20 @@ def test_overlapping_windows_backward_sums(n_dims):
             ref("avg_pool", n_dims, "_backward")(grad, shape, 3, 1, 1, **kwargs))
 
 
+def check_avg_backward_into_reused_buffer(n_dims, shape, dtype, window, mode, seed, n_threads):
+    """The average backward of a ``mode`` gradient (``make_values``) for ``window`` over
+    ``shape``, written into a ``garbage`` buffer: bitwise the reference's, and nothing written
+    around the buffer."""
+    out_shape = api("avg_pool", n_dims)(np.zeros(shape, dtype), **window).shape
+    grad = make_values(out_shape, dtype, mode, seed=seed)
+    expected = ref("avg_pool", n_dims, "_backward")(grad, shape, **window)
+    out = garbage(shape, dtype)
+    result = api("avg_pool", n_dims, "_backward")(grad, shape, **window, out=out,
+                                                   n_threads=n_threads)
+    assert_same_array(result, expected)
+    assert_margins_untouched(out)
+
+
 @pytest.mark.parametrize("n_dims", N_DIMS)
 @pytest.mark.parametrize("kernel_size", [2, 3, 5])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -512,15 +526,9 @@ def test_tiling_windows_backward(n_dims, kernel_size, dtype):
         shape = (2, 3) + spatial
         for kwargs in [dict(), dict(divisor_override=3), dict(count_include_pad=False),
                        dict(ceil_mode=True)]:
-            out_shape = api("avg_pool", n_dims)(np.zeros(shape, dtype), kernel_size,
-                                                **kwargs).shape
-            grad = make_values(out_shape, dtype, "extremes", seed=trial)
-            expected = ref("avg_pool", n_dims, "_backward")(grad, shape, kernel_size, **kwargs)
-            out = garbage(shape, dtype)
-            result = api("avg_pool", n_dims, "_backward")(grad, shape, kernel_size, **kwargs,
-                                                           out=out, n_threads=2)
-            assert_same_array(result, expected)
-            assert_margins_untouched(out)
+            check_avg_backward_into_reused_buffer(n_dims, shape, dtype,
+                                                  dict(kernel_size=kernel_size, **kwargs),
+                                                  "extremes", trial, n_threads=2)
 
 
 @pytest.mark.parametrize("n_dims", N_DIMS)
@@ -535,13 +543,7 @@ def test_three_wide_stride_two_backward(n_dims, dtype, width, padding):
     for kwargs in [dict(), dict(count_include_pad=False), dict(ceil_mode=True),
                    dict(ceil_mode=True, count_include_pad=False), dict(divisor_override=5)]:
         window = dict(kernel_size=3, stride=2, padding=padding, **kwargs)
-        out_shape = api("avg_pool", n_dims)(np.zeros(shape, dtype), **window).shape
         for mode in GRADIENT_MODES:
-            grad = make_values(out_shape, dtype, mode, seed=width)
-            expected = ref("avg_pool", n_dims, "_backward")(grad, shape, **window)
             for n_threads in (1, 2):
-                out = garbage(shape, dtype)
-                result = api("avg_pool", n_dims, "_backward")(grad, shape, **window, out=out,
-                                                               n_threads=n_threads)
-                assert_same_array(result, expected)
-                assert_margins_untouched(out)
+                check_avg_backward_into_reused_buffer(n_dims, shape, dtype, window, mode,
+                                                      width, n_threads)
