@@ -17,10 +17,10 @@ cdef enum:
     # window: each tap loads the block once, and the window stores it once. (At 16 or fewer
     # the compiler unrolls the block loop into scalar code instead of vectorising it.)
     CHANNEL_BLOCK = 32
-    # Windows of at most this many real taps are pooled a tap at a time over all the channels
-    # instead (in the output): a block's loop control per tap then costs more than the
-    # registers save (2x2 windows measured about 1.5x faster this way, 3x3 ones slower).
-    STREAMED_TAPS = 4
+    # Windows of at most this many real taps are pooled in one pass over all the channels,
+    # every tap read at once (max_few_taps_cl): a block's loop control per tap then costs more
+    # than its registers save.
+    FEW_TAPS = 4
 
 
 cdef struct PixelTaps:
@@ -96,8 +96,8 @@ cdef inline void max_tail_cl(const max_value_t* image, max_value_t* values, inde
                              const Window* w, const PixelTaps* taps, Py_ssize_t channels,
                              Py_ssize_t count, bint with_indices) noexcept nogil:
     """`count` channels of one output pixel (those after the last whole CHANNEL_BLOCK, or all
-    of them when max_block_cl is not used): the same rule, with the running maxima in the
-    output, a tap at a time."""
+    of them for a window that spans 2**31 positions or more): the same rule, with the running
+    maxima and their indices in the output, a tap at a time."""
     cdef Py_ssize_t kd, kh, kw, c, position
     cdef const max_value_t* pixel
     cdef max_value_t value
@@ -120,6 +120,51 @@ cdef inline void max_tail_cl(const max_value_t* image, max_value_t* values, inde
                         indices[c] = <index_t>position if take else indices[c]
 
 
+cdef inline void max_few_taps_cl(const max_value_t* image, max_value_t* values,
+                                 index_t* indices, const Window* w, const PixelTaps* taps,
+                                 Py_ssize_t channels, bint with_indices) noexcept nogil:
+    """Every channel of one output pixel whose window has at most FEW_TAPS real taps, spanning
+    less than 2**31 positions: one loop over the channels reads all the taps, in raster
+    order. Missing taps repeat the last real one (visiting a tap again right after itself
+    changes nothing), and the argmaxes are int32 offsets from the first tap, widened once."""
+    cdef const max_value_t* pixels[FEW_TAPS]
+    cdef int32_t offsets[FEW_TAPS]
+    cdef Py_ssize_t kd, kh, kw, c, t = 0, base, position
+    cdef max_value_t best, value
+    cdef int32_t where
+    cdef bint take
+    base = tap_position(w, taps, taps.first[0], taps.first[1], taps.first[2])
+    for kd in range(taps.first[0], taps.stop[0]):
+        for kh in range(taps.first[1], taps.stop[1]):
+            for kw in range(taps.first[2], taps.stop[2]):
+                position = tap_position(w, taps, kd, kh, kw)
+                pixels[t] = image + position * channels
+                offsets[t] = <int32_t>(position - base)
+                t = t + 1
+    while t < FEW_TAPS:
+        pixels[t] = pixels[t - 1]
+        offsets[t] = offsets[t - 1]
+        t = t + 1
+    for c in range(channels):
+        best = pixels[0][c]
+        where = 0
+        value = pixels[1][c]
+        take = max_takes(value, best)
+        best = value if take else best
+        where = offsets[1] if take else where
+        value = pixels[2][c]
+        take = max_takes(value, best)
+        best = value if take else best
+        where = offsets[2] if take else where
+        value = pixels[3][c]
+        take = max_takes(value, best)
+        best = value if take else best
+        where = offsets[3] if take else where
+        values[c] = best
+        if with_indices:
+            indices[c] = <index_t>(base + where)
+
+
 cdef inline void max_pixel_cl(const max_value_t* image, max_value_t* values, index_t* indices,
                               const Window* w, Py_ssize_t channels, Py_ssize_t od,
                               Py_ssize_t oh, Py_ssize_t ow, bint with_indices) noexcept nogil:
@@ -129,8 +174,11 @@ cdef inline void max_pixel_cl(const max_value_t* image, max_value_t* values, ind
     pixel_taps(w, od, oh, ow, &taps)
     span = (tap_position(w, &taps, taps.stop[0] - 1, taps.stop[1] - 1, taps.stop[2] - 1)
             - tap_position(w, &taps, taps.first[0], taps.first[1], taps.first[2]))
-    if taps.count <= STREAMED_TAPS or span >= (<Py_ssize_t>1) << 31:
-        blocked = 0  # a small window, or too wide for max_block_cl's int32 offsets
+    if span >= (<Py_ssize_t>1) << 31:
+        blocked = 0  # too wide for int32 offsets: max_tail_cl's are the indices themselves
+    elif taps.count <= FEW_TAPS:
+        max_few_taps_cl(image, values, indices, w, &taps, channels, with_indices)
+        return
     while c < blocked:
         max_block_cl(image + c, values + c, (indices + c) if with_indices else NULL, w, &taps,
                      channels, with_indices)
@@ -309,8 +357,8 @@ cdef inline void avg_block_cl(const floating* image, floating* out, const Window
 cdef inline void avg_tail_cl(const floating* image, floating* out, const Window* w,
                              const PixelTaps* taps, Py_ssize_t channels, Py_ssize_t count,
                              floating divisor) noexcept nogil:
-    """`count` channels of one output pixel (those after the last whole CHANNEL_BLOCK, or all
-    of them for a small window), summed in the output, a tap at a time."""
+    """`count` channels of one output pixel (those after the last whole CHANNEL_BLOCK),
+    summed in the output, a tap at a time."""
     cdef Py_ssize_t kd, kh, kw, c
     cdef const floating* pixel
     for c in range(count):
@@ -325,6 +373,32 @@ cdef inline void avg_tail_cl(const floating* image, floating* out, const Window*
         out[c] = out[c] / divisor
 
 
+cdef inline void avg_few_taps_cl(const floating* image, floating* out, const Window* w,
+                                 const PixelTaps* taps, Py_ssize_t channels,
+                                 floating divisor) noexcept nogil:
+    """Every channel of one output pixel whose window has at most FEW_TAPS real taps: one loop
+    over the channels sums all the taps from +0 in raster order, then divides (the rule of
+    avg_block_cl; the tests on `count` are the same for every channel, and hoisted)."""
+    cdef const floating* pixels[FEW_TAPS]
+    cdef Py_ssize_t kd, kh, kw, c, t = 0, count = taps.count
+    cdef floating total
+    for kd in range(taps.first[0], taps.stop[0]):
+        for kh in range(taps.first[1], taps.stop[1]):
+            for kw in range(taps.first[2], taps.stop[2]):
+                pixels[t] = image + tap_position(w, taps, kd, kh, kw) * channels
+                t = t + 1
+    for c in range(channels):
+        total = 0
+        total = total + pixels[0][c]
+        if count > 1:
+            total = total + pixels[1][c]
+        if count > 2:
+            total = total + pixels[2][c]
+        if count > 3:
+            total = total + pixels[3][c]
+        out[c] = total / divisor
+
+
 cdef inline void avg_pixel_cl(const floating* image, floating* out, const Window* w,
                               Py_ssize_t channels, Py_ssize_t od, Py_ssize_t oh, Py_ssize_t ow,
                               bint count_include_pad, Py_ssize_t divisor_override) noexcept nogil:
@@ -334,8 +408,9 @@ cdef inline void avg_pixel_cl(const floating* image, floating* out, const Window
     cdef floating divisor
     pixel_taps(w, od, oh, ow, &taps)
     divisor = <floating>avg_divisor_cl(w, &taps, count_include_pad, divisor_override)
-    if taps.count <= STREAMED_TAPS:
-        blocked = 0
+    if 0 < taps.count <= FEW_TAPS:
+        avg_few_taps_cl(image, out, w, &taps, channels, divisor)
+        return
     while c < blocked:
         avg_block_cl(image + c, out + c, w, &taps, channels, divisor)
         c = c + CHANNEL_BLOCK
