@@ -566,6 +566,79 @@ cdef inline void max_row_phases(const max_value_t* plane, max_value_t* values, i
         first = first + outputs
 
 
+cdef inline void max_window_columns(const max_value_t* plane, Py_ssize_t offset,
+                                    Py_ssize_t row_step, Py_ssize_t rows, Py_ssize_t stride,
+                                    Py_ssize_t taps, max_value_t* values, index_t* indices,
+                                    Py_ssize_t first, Py_ssize_t count,
+                                    bint with_indices) noexcept nogil:
+    """Output columns [first, first + count) of a row whose windows (`rows` input rows of
+    `taps` taps, dilation 1) lie wholly in the input, each in one go: its taps in raster order
+    from the first (the rule of the pass-per-row path, so the same values and indices). Input
+    row r of column ow's window starts at offset + r*row_step + ow*stride. Callers pass
+    literal rows/stride/taps/with_indices (and count, for the tail) for fully unrolled,
+    vectorised copies."""
+    cdef Py_ssize_t ow, r, t, position, tap, best_position
+    cdef max_value_t best, value
+    cdef bint take
+    for ow in range(first, first + count):
+        position = offset + ow * stride
+        best = plane[position]
+        best_position = position
+        for r in range(rows):
+            for t in range(taps):
+                if r == 0 and t == 0:
+                    continue
+                tap = position + r * row_step + t
+                value = plane[tap]
+                take = max_takes(value, best)
+                best = value if take else best
+                if with_indices:
+                    best_position = tap if take else best_position
+        values[ow] = best
+        if with_indices:
+            indices[ow] = <index_t>best_position
+
+
+cdef inline void max_window_row(const max_value_t* plane, Py_ssize_t offset,
+                                Py_ssize_t row_step, Py_ssize_t rows, Py_ssize_t stride,
+                                Py_ssize_t taps, max_value_t* values, index_t* indices,
+                                Py_ssize_t first, Py_ssize_t stop,
+                                bint with_indices) noexcept nogil:
+    """max_window_columns over [first, stop) without a scalar remainder (avg_window_row's
+    scheme: the last vector overlaps the one before and computes its columns again, to the
+    same values and indices)."""
+    # Volatile: see avg_window_row.
+    cdef volatile Py_ssize_t vector_lanes = CYPOOL_VECTOR_BYTES // sizeof(max_value_t)
+    cdef Py_ssize_t lanes = vector_lanes, count = stop - first
+    if count < lanes:
+        max_window_columns(plane, offset, row_step, rows, stride, taps, values, indices,
+                           first, count, with_indices)
+        return
+    max_window_columns(plane, offset, row_step, rows, stride, taps, values, indices, first,
+                       count - count % lanes, with_indices)
+    if count % lanes:
+        max_window_columns(plane, offset, row_step, rows, stride, taps, values, indices,
+                           stop - lanes, lanes, with_indices)
+
+
+cdef inline bint max_window_shapes(const max_value_t* plane, Py_ssize_t offset,
+                                   const Window* w, max_value_t* values, index_t* indices,
+                                   Py_ssize_t first, Py_ssize_t stop) noexcept nogil:
+    """max_window_row for 2x2 windows of stride 2 (VGG's, and the everyday downsampling),
+    whose rows of 14 to 56 outputs otherwise spend most of their time in the passes' scalar
+    remainders and in reading the running maxima back; False (nothing done) for any other
+    window."""
+    cdef Py_ssize_t row_step = w.in_size[2]
+    if not (w.kernel[0] == 1 and w.kernel[1] == 2 and w.kernel[2] == 2 and w.stride[2] == 2
+            and w.dilation[1] == 1 and w.dilation[2] == 1):
+        return False
+    if indices != NULL:
+        max_window_row(plane, offset, row_step, 2, 2, 2, values, indices, first, stop, True)
+    else:
+        max_window_row(plane, offset, row_step, 2, 2, 2, values, indices, first, stop, False)
+    return True
+
+
 cdef inline void max_row(const max_value_t* plane, max_value_t* values, index_t* indices,
                          const Window* w, Py_ssize_t od, Py_ssize_t oh) noexcept nogil:
     cdef Py_ssize_t d_start = od * w.stride[0] - w.padding[0]
@@ -585,6 +658,10 @@ cdef inline void max_row(const max_value_t* plane, max_value_t* values, index_t*
                   d_start, h_start, ow)
     if ow_first == ow_stop:
         return
+    if (h_first == 0 and h_stop == w.kernel[1]
+            and max_window_shapes(plane, plane_position(w, d_start, 0, h_start, 0, 0, 0)
+                                  - w.padding[2], w, values, indices, ow_first, ow_stop)):
+        return  # a common window whose rows all lie in the input: one pass
     # Interior columns: one pass per input row of the window, rows in raster order and each
     # row's taps left to right, so every output element sees its taps in raster order.
     for kd in range(d_first, d_stop):
