@@ -567,16 +567,16 @@ cdef inline void max_row_phases(const max_value_t* plane, max_value_t* values, i
 
 
 cdef inline void max_window_columns(const max_value_t* plane, Py_ssize_t offset,
-                                    Py_ssize_t row_step, Py_ssize_t rows, Py_ssize_t stride,
+                                    Py_ssize_t row_step, Py_ssize_t depth_step,
+                                    Py_ssize_t rows, Py_ssize_t heights, Py_ssize_t stride,
                                     Py_ssize_t taps, max_value_t* values, index_t* indices,
                                     Py_ssize_t first, Py_ssize_t count,
                                     bint with_indices) noexcept nogil:
-    """Output columns [first, first + count) of a row whose windows (`rows` input rows of
-    `taps` taps, dilation 1) lie wholly in the input, each in one go: its taps in raster order
-    from the first (the rule of the pass-per-row path, so the same values and indices). Input
-    row r of column ow's window starts at offset + r*row_step + ow*stride. Callers pass
-    literal rows/stride/taps/with_indices (and count, for the tail) for fully unrolled,
-    vectorised copies."""
+    """Output columns [first, first + count) of a row whose windows (laid out as
+    avg_window_columns', dilation 1) lie wholly in the input, each in one go: its taps in
+    raster order from the first (the rule of the pass-per-row path, so the same values and
+    indices). Callers pass literal rows/heights/stride/taps/with_indices (and count, for the
+    tail) for fully unrolled, vectorised copies."""
     cdef Py_ssize_t ow, r, t, position, tap, best_position
     cdef max_value_t best, value
     cdef bint take
@@ -588,7 +588,7 @@ cdef inline void max_window_columns(const max_value_t* plane, Py_ssize_t offset,
             for t in range(taps):
                 if r == 0 and t == 0:
                     continue
-                tap = position + r * row_step + t
+                tap = position + (r // heights) * depth_step + (r % heights) * row_step + t
                 value = plane[tap]
                 take = max_takes(value, best)
                 best = value if take else best
@@ -600,7 +600,8 @@ cdef inline void max_window_columns(const max_value_t* plane, Py_ssize_t offset,
 
 
 cdef inline void max_window_row(const max_value_t* plane, Py_ssize_t offset,
-                                Py_ssize_t row_step, Py_ssize_t rows, Py_ssize_t stride,
+                                Py_ssize_t row_step, Py_ssize_t depth_step, Py_ssize_t rows,
+                                Py_ssize_t heights, Py_ssize_t stride,
                                 Py_ssize_t taps, max_value_t* values, index_t* indices,
                                 Py_ssize_t first, Py_ssize_t stop,
                                 bint with_indices) noexcept nogil:
@@ -611,31 +612,41 @@ cdef inline void max_window_row(const max_value_t* plane, Py_ssize_t offset,
     cdef volatile Py_ssize_t vector_lanes = CYPOOL_VECTOR_BYTES // sizeof(max_value_t)
     cdef Py_ssize_t lanes = vector_lanes, count = stop - first
     if count < lanes:
-        max_window_columns(plane, offset, row_step, rows, stride, taps, values, indices,
-                           first, count, with_indices)
+        max_window_columns(plane, offset, row_step, depth_step, rows, heights, stride, taps,
+                           values, indices, first, count, with_indices)
         return
-    max_window_columns(plane, offset, row_step, rows, stride, taps, values, indices, first,
-                       count - count % lanes, with_indices)
+    max_window_columns(plane, offset, row_step, depth_step, rows, heights, stride, taps,
+                       values, indices, first, count - count % lanes, with_indices)
     if count % lanes:
-        max_window_columns(plane, offset, row_step, rows, stride, taps, values, indices,
-                           stop - lanes, lanes, with_indices)
+        max_window_columns(plane, offset, row_step, depth_step, rows, heights, stride, taps,
+                           values, indices, stop - lanes, lanes, with_indices)
 
 
 cdef inline bint max_window_shapes(const max_value_t* plane, Py_ssize_t offset,
                                    const Window* w, max_value_t* values, index_t* indices,
                                    Py_ssize_t first, Py_ssize_t stop) noexcept nogil:
-    """max_window_row for 2x2 windows of stride 2 (VGG's, and the everyday downsampling),
-    whose rows of 14 to 56 outputs otherwise spend most of their time in the passes' scalar
-    remainders and in reading the running maxima back; False (nothing done) for any other
-    window."""
-    cdef Py_ssize_t row_step = w.in_size[2]
-    if not (w.kernel[0] == 1 and w.kernel[1] == 2 and w.kernel[2] == 2 and w.stride[2] == 2
-            and w.dilation[1] == 1 and w.dilation[2] == 1):
+    """max_window_row for 2x2 and 2x2x2 windows of stride 2 (VGG's, and the everyday
+    downsampling), whose rows of 14 to 56 outputs otherwise spend most of their time in the
+    passes' scalar remainders and in reading the running maxima back; False (nothing done)
+    for any other window."""
+    cdef Py_ssize_t row_step = w.in_size[2], depth_step = w.in_size[1] * w.in_size[2]
+    if not (w.kernel[1] == 2 and w.kernel[2] == 2 and w.stride[2] == 2
+            and w.dilation[0] == 1 and w.dilation[1] == 1 and w.dilation[2] == 1):
         return False
-    if indices != NULL:
-        max_window_row(plane, offset, row_step, 2, 2, 2, values, indices, first, stop, True)
+    if w.kernel[0] == 1 and indices != NULL:
+        max_window_row(plane, offset, row_step, 0, 2, 2, 2, 2, values, indices, first, stop,
+                       True)
+    elif w.kernel[0] == 1:
+        max_window_row(plane, offset, row_step, 0, 2, 2, 2, 2, values, indices, first, stop,
+                       False)
+    elif w.kernel[0] == 2 and indices != NULL:
+        max_window_row(plane, offset, row_step, depth_step, 4, 2, 2, 2, values, indices,
+                       first, stop, True)
+    elif w.kernel[0] == 2:
+        max_window_row(plane, offset, row_step, depth_step, 4, 2, 2, 2, values, indices,
+                       first, stop, False)
     else:
-        max_window_row(plane, offset, row_step, 2, 2, 2, values, indices, first, stop, False)
+        return False
     return True
 
 
@@ -658,7 +669,7 @@ cdef inline void max_row(const max_value_t* plane, max_value_t* values, index_t*
                   d_start, h_start, ow)
     if ow_first == ow_stop:
         return
-    if (h_first == 0 and h_stop == w.kernel[1]
+    if (d_first == 0 and d_stop == w.kernel[0] and h_first == 0 and h_stop == w.kernel[1]
             and max_window_shapes(plane, plane_position(w, d_start, 0, h_start, 0, 0, 0)
                                   - w.padding[2], w, values, indices, ow_first, ow_stop)):
         return  # a common window whose rows all lie in the input: one pass
@@ -878,14 +889,16 @@ cdef inline void avg_width_pass(const floating* plane, Py_ssize_t offset, const 
 
 
 cdef inline void avg_window_columns(const floating* plane, Py_ssize_t offset,
-                                    Py_ssize_t row_step, Py_ssize_t rows, Py_ssize_t stride,
+                                    Py_ssize_t row_step, Py_ssize_t depth_step,
+                                    Py_ssize_t rows, Py_ssize_t heights, Py_ssize_t stride,
                                     Py_ssize_t taps, floating divisor, floating* out,
                                     Py_ssize_t first, Py_ssize_t count) noexcept nogil:
     """Output columns [first, first + count) of a row whose windows (`rows` input rows of `taps`
-    taps) lie wholly in the input, each in one go: its taps summed in raster order from +0
-    (the rule of the pass-per-row path, so the same sums), then one division. Input row r of
-    column ow's window starts at offset + r*row_step + ow*stride. Callers pass literal
-    rows/stride/taps (and count, for the tail) for fully unrolled, vectorised copies."""
+    taps, `heights` rows per depth) lie wholly in the input, each in one go: its taps summed
+    in raster order from +0 (the rule of the pass-per-row path, so the same sums), then one
+    division. Input row r of column ow's window starts at offset + ow*stride +
+    (r // heights)*depth_step + (r % heights)*row_step. Callers pass literal
+    rows/heights/stride/taps (and count, for the tail) for fully unrolled, vectorised copies."""
     cdef Py_ssize_t ow, r, t, position
     cdef floating total, zero = 0
     for ow in range(first, first + count):
@@ -893,14 +906,15 @@ cdef inline void avg_window_columns(const floating* plane, Py_ssize_t offset,
         total = zero
         for r in range(rows):
             for t in range(taps):
-                total = total + plane[position + r * row_step + t]
+                total = total + plane[position + (r // heights) * depth_step
+                                      + (r % heights) * row_step + t]
         out[ow] = total / divisor
 
 
 cdef inline void avg_window_row(const floating* plane, Py_ssize_t offset, Py_ssize_t row_step,
-                                Py_ssize_t rows, Py_ssize_t stride, Py_ssize_t taps,
-                                floating divisor, floating* out, Py_ssize_t first,
-                                Py_ssize_t stop) noexcept nogil:
+                                Py_ssize_t depth_step, Py_ssize_t rows, Py_ssize_t heights,
+                                Py_ssize_t stride, Py_ssize_t taps, floating divisor,
+                                floating* out, Py_ssize_t first, Py_ssize_t stop) noexcept nogil:
     """avg_window_columns over [first, stop) without a scalar remainder: whole vectors, then
     one vector that ends at `stop` and overlaps the last whole one (its columns are computed
     again, to the same values). Narrow rows (14 to 28 outputs) otherwise spend much of their
@@ -910,30 +924,31 @@ cdef inline void avg_window_row(const floating* plane, Py_ssize_t offset, Py_ssi
     cdef volatile Py_ssize_t vector_lanes = CYPOOL_VECTOR_BYTES // sizeof(floating)
     cdef Py_ssize_t lanes = vector_lanes, count = stop - first
     if count < lanes:
-        avg_window_columns(plane, offset, row_step, rows, stride, taps, divisor, out, first,
-                           count)
+        avg_window_columns(plane, offset, row_step, depth_step, rows, heights, stride, taps,
+                           divisor, out, first, count)
         return
-    avg_window_columns(plane, offset, row_step, rows, stride, taps, divisor, out, first,
-                       count - count % lanes)
+    avg_window_columns(plane, offset, row_step, depth_step, rows, heights, stride, taps,
+                       divisor, out, first, count - count % lanes)
     if count % lanes:
-        avg_window_columns(plane, offset, row_step, rows, stride, taps, divisor, out,
-                           stop - lanes, lanes)
+        avg_window_columns(plane, offset, row_step, depth_step, rows, heights, stride, taps,
+                           divisor, out, stop - lanes, lanes)
 
 
 cdef inline bint avg_window_shapes(const floating* plane, Py_ssize_t offset, const Window* w,
                                    floating divisor, floating* out, Py_ssize_t first,
                                    Py_ssize_t stop) noexcept nogil:
-    """avg_window_row for the 2-d windows that dominate real networks (2x2 and 3x3 of stride
-    2, 3x3 of stride 1); False (nothing done) for any other window."""
-    cdef Py_ssize_t row_step = w.in_size[2]
-    if w.kernel[0] != 1:
-        return False
-    if w.kernel[1] == 2 and w.kernel[2] == 2 and w.stride[2] == 2:
-        avg_window_row(plane, offset, row_step, 2, 2, 2, divisor, out, first, stop)
-    elif w.kernel[1] == 3 and w.kernel[2] == 3 and w.stride[2] == 2:
-        avg_window_row(plane, offset, row_step, 3, 2, 3, divisor, out, first, stop)
-    elif w.kernel[1] == 3 and w.kernel[2] == 3 and w.stride[2] == 1:
-        avg_window_row(plane, offset, row_step, 3, 1, 3, divisor, out, first, stop)
+    """avg_window_row for the windows that dominate real networks (2x2 and 3x3 of stride 2,
+    3x3 of stride 1, and 2x2x2 of stride 2); False (nothing done) for any other window."""
+    cdef Py_ssize_t row_step = w.in_size[2], depth_step = w.in_size[1] * w.in_size[2]
+    if w.kernel[0] == 1 and w.kernel[1] == 2 and w.kernel[2] == 2 and w.stride[2] == 2:
+        avg_window_row(plane, offset, row_step, 0, 2, 2, 2, 2, divisor, out, first, stop)
+    elif w.kernel[0] == 1 and w.kernel[1] == 3 and w.kernel[2] == 3 and w.stride[2] == 2:
+        avg_window_row(plane, offset, row_step, 0, 3, 3, 2, 3, divisor, out, first, stop)
+    elif w.kernel[0] == 1 and w.kernel[1] == 3 and w.kernel[2] == 3 and w.stride[2] == 1:
+        avg_window_row(plane, offset, row_step, 0, 3, 3, 1, 3, divisor, out, first, stop)
+    elif w.kernel[0] == 2 and w.kernel[1] == 2 and w.kernel[2] == 2 and w.stride[2] == 2:
+        avg_window_row(plane, offset, row_step, depth_step, 4, 2, 2, 2, divisor, out, first,
+                       stop)
     else:
         return False
     return True
@@ -967,7 +982,7 @@ cdef inline void avg_row(const floating* plane, floating* out, const Window* w,
     # Interior windows are never clipped along the width.
     divisor = divisor_override if divisor_override > 0 else row_divisor * w.kernel[2]
     interior_divisor = <floating>divisor
-    if (h_first == 0 and h_stop == w.kernel[1]
+    if (d_first == 0 and d_stop == w.kernel[0] and h_first == 0 and h_stop == w.kernel[1]
             and avg_window_shapes(plane, plane_position(w, d_start, 0, h_start, 0, 0, 0)
                                   - w.padding[2], w, interior_divisor, out, ow_first,
                                   ow_stop)):
