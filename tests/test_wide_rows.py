@@ -64,44 +64,60 @@ def test_wide_rows_match_reference(window, n_dims, dtype):
                                                    count_include_pad=count_include_pad))
 
 
-# For these 2-d windows, average pooling rows whose windows lie in the input take a one-pass
-# path (every tap of a column at once, and a last vector that overlaps the one before it
-# instead of a scalar remainder): every row width from 1 to 40 covers every remainder of every
-# vector width. Max pooling and the average backward are checked on the same inputs.
+# For these windows, rows whose windows lie in the input take one-pass paths (every tap of a
+# column at once, and a last vector that overlaps the one before it instead of a scalar
+# remainder; max pooling's argmax as an int32 offset for 4-byte dtypes): every row width from
+# 1 to 40 covers every remainder of every vector width. Max pooling and the average backward
+# are checked on the same inputs.
 SQUARE_WINDOWS = [(2, 2, 0), (2, 2, 1), (3, 2, 1), (3, 2, 0), (3, 1, 1), (3, 1, 0)]
+CUBE_WINDOWS = [(2, 2, 0), (2, 2, 1)]
+ROW_DTYPES = [np.float32, np.float64, np.uint8, np.int32]
 
 
-@pytest.mark.parametrize("window", SQUARE_WINDOWS)
-@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.uint8])
-def test_common_square_windows_on_rows_of_every_width(window, dtype):
+def check_rows_of_every_width(n_dims, window, dtype):
     k, s, p = window
-    rng = np.random.default_rng([k, s, p, np.dtype(dtype).itemsize])
+    rng = np.random.default_rng([n_dims, k, s, p, np.dtype(dtype).itemsize,
+                                 np.dtype(dtype).kind == "f"])
+    max_pool = getattr(cypool, f"max_pool{n_dims}d")
+    expected_max_pool = getattr(reference, f"max_pool{n_dims}d")
     for width in range(max(1, k - 2 * p), 41):
-        shape = (2, 3, 6, width)
-        if dtype == np.uint8:
+        shape = (2, 3) + (6,) * (n_dims - 1) + (width,)
+        if np.dtype(dtype).kind != "f":
             x = rng.integers(0, 4, size=shape).astype(dtype)  # many ties
         else:
             x = values_with_ties_and_nan(rng, shape, dtype)
-        values, indices = cypool.max_pool2d(x, k, s, p, return_indices=True)
-        expected_values, expected_indices = reference.max_pool2d(x, k, s, p,
-                                                                 return_indices=True)
+        values, indices = max_pool(x, k, s, p, return_indices=True)
+        expected_values, expected_indices = expected_max_pool(x, k, s, p, return_indices=True)
         # Bit for bit (.view(np.uint8)): the same NaNs, zeros of the same sign.
         np.testing.assert_array_equal(values.view(np.uint8), expected_values.view(np.uint8),
                                       err_msg=f"width {width}")
         np.testing.assert_array_equal(indices, expected_indices, err_msg=f"width {width}")
-        np.testing.assert_array_equal(cypool.max_pool2d(x, k, s, p).view(np.uint8),
+        np.testing.assert_array_equal(max_pool(x, k, s, p).view(np.uint8),
                                       expected_values.view(np.uint8), err_msg=f"width {width}")
-        if dtype == np.uint8:
+        if np.dtype(dtype).kind != "f":
             continue
+        name = f"avg_pool{n_dims}d"
         for count_include_pad in (True, False):
             window = dict(kernel_size=k, stride=s, padding=p,
                           count_include_pad=count_include_pad)
-            result = cypool.avg_pool2d(x, **window)
+            result = getattr(cypool, name)(x, **window)
             np.testing.assert_array_equal(
-                result.view(np.uint8), reference.avg_pool2d(x, **window).view(np.uint8),
+                result.view(np.uint8), getattr(reference, name)(x, **window).view(np.uint8),
                 err_msg=f"width {width}")
             grad = rng.standard_normal(result.shape).astype(dtype)
             np.testing.assert_array_equal(
-                cypool.avg_pool2d_backward(grad, shape, **window).view(np.uint8),
-                reference.avg_pool2d_backward(grad, shape, **window).view(np.uint8),
+                getattr(cypool, name + "_backward")(grad, shape, **window).view(np.uint8),
+                getattr(reference, name + "_backward")(grad, shape, **window).view(np.uint8),
                 err_msg=f"width {width}")
+
+
+@pytest.mark.parametrize("window", SQUARE_WINDOWS)
+@pytest.mark.parametrize("dtype", ROW_DTYPES)
+def test_common_square_windows_on_rows_of_every_width(window, dtype):
+    check_rows_of_every_width(2, window, dtype)
+
+
+@pytest.mark.parametrize("window", CUBE_WINDOWS)
+@pytest.mark.parametrize("dtype", ROW_DTYPES)
+def test_common_cube_windows_on_rows_of_every_width(window, dtype):
+    check_rows_of_every_width(3, window, dtype)
