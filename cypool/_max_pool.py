@@ -203,14 +203,11 @@ def _max_pool_backward(n_dims, grad_output, indices, input_shape, out, n_threads
     if gradient.dtype == _half.HALF:
         out_of_range = _half.max_pool_backward(gradient, index_array, grad_input, n_dims)
     elif channels_last:
-        def pixels(array):  # (images, pixels, C), as the scatter reads it
-            channels = shape[-n_dims - 1]
-            return _arrays.kernel_view(array, n_dims, True).reshape(
-                plane_count // channels, -1, channels)
-
         out_of_range = kernels.max_pool_backward_cl(
-            pixels(gradient), pixels(_arrays.with_kernel_index_dtype(index_array)),
-            pixels(grad_input), n_threads=n_threads_for(n_threads, grad_input.size))
+            _arrays.kernel_view(gradient, n_dims, True),
+            _arrays.kernel_view(_arrays.with_kernel_index_dtype(index_array), n_dims, True),
+            _arrays.kernel_view(grad_input, n_dims, True),
+            n_threads=n_threads_for(n_threads, grad_input.size))
     else:
         out_of_range = kernels.max_pool_backward(
             _arrays.kernel_array(gradient).reshape(plane_count, -1),

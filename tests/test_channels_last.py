@@ -254,3 +254,49 @@ def test_matches_torch_channels_last(n_dims):
     assert_same_array(api("avg_pool", n_dims, "_backward")(grad, x.shape, 3, 2, 1,
                                                            count_include_pad=False),
                       t_avg_grad.numpy())
+
+
+def tiled_case(n_dims, channels, dtype, index_dtype, seed):
+    """An input whose 2-wide windows of stride 2 tile it exactly (the max backward's one-pass
+    path), its indices, and gradients holding -0.0, NaN and infinities."""
+    rng = np.random.default_rng(seed)
+    spatial = {1: (12,), 2: (6, 8), 3: (4, 6, 4)}[n_dims]
+    x = channels_last(rng.standard_normal((2, channels) + spatial).astype(dtype), n_dims)
+    _, indices = api("max_pool", n_dims)(x, 2, return_indices=True, index_dtype=index_dtype)
+    grad = rng.standard_normal(indices.shape).astype(dtype)
+    grad.flat[::5] = -0.0
+    grad.flat[1::7] = np.nan
+    grad.flat[2::11] = -np.inf
+    return x, channels_last(grad, n_dims), indices
+
+
+@pytest.mark.parametrize("n_dims", [1, 2, 3])
+@pytest.mark.parametrize("channels", [33, 64, 70])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("index_dtype", [np.int64, np.int32])
+def test_backward_of_tiling_windows(n_dims, channels, dtype, index_dtype):
+    # Windows that tile the input are written in one pass, every input element once (a -0.0
+    # gradient must still give the scatter's +0.0); indices from other windows, found anywhere,
+    # must still scatter.
+    x, grad, indices = tiled_case(n_dims, channels, dtype, index_dtype, seed=channels)
+    backward = api("max_pool", n_dims, "_backward")
+    plane = np.prod(x.shape[2:])
+    shifted = indices.copy(order="K")
+    shifted[-1, -1, ...] = (shifted[-1, -1, ...] + 1) % plane  # the last element only
+    stray = shifted.copy(order="K")
+    stray[0, 0, ...] = plane - 1 - stray[0, 0, ...]  # the first output row misses
+    for where in (indices, shifted, stray):
+        expected = ref("max_pool", n_dims, "_backward")(grad, where, x.shape)
+        for n_threads in (1, 2, 3):
+            out = np.full_like(x, np.nan)
+            assert backward(grad, where, x.shape, out=out, n_threads=n_threads) is out
+            assert_same_array(out, expected)
+            assert_same_array(backward(grad, where, x.shape, n_threads=n_threads), expected)
+
+
+def test_backward_of_tiling_windows_reports_indices_outside_the_plane():
+    x, grad, indices = tiled_case(2, 40, np.float32, np.int64, seed=3)
+    indices = indices.copy(order="K")
+    indices[1, 39, 2, 3] = 48  # the plane has 6 x 8 = 48 elements
+    with pytest.raises(ValueError, match=r"indices must lie in \[0, 48\).*1 do not"):
+        cypool.max_pool2d_backward(grad, indices, x.shape)
