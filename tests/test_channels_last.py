@@ -181,8 +181,8 @@ def test_backward_reports_indices_outside_the_plane():
 
 @pytest.mark.parametrize("n_images", [1, 3])
 def test_thread_counts_agree(n_images):
-    # The max backward splits channels between threads when there are few images; overlapping
-    # windows make several outputs add into one input element, in a fixed order.
+    # Overlapping windows make several outputs add into one input element, in a fixed order,
+    # whatever the threads (the max backward runs one per image, the forwards split rows).
     rng = np.random.default_rng(11)
     x = channels_last(rng.standard_normal((n_images, 70, 15, 13)).astype(np.float32))
     values, indices = cypool.max_pool2d(x, 3, 1, 1, return_indices=True)
@@ -206,9 +206,9 @@ def test_thread_counts_agree(n_images):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("channels", [16, 70])
 def test_backward_into_out_at_every_alignment(dtype, channels):
-    # The max backward splits one image's channels between threads at cache-line boundaries
-    # in memory: an out= at any element offset from a line must get every channel, once.
-    # (Planes of 48 x 44 make enough work for cypool to use the threads asked for.)
+    # An out= at any element offset from a cache line must get every channel, once, at any
+    # thread count. (Planes of 48 x 44 make enough work for cypool to use the threads asked
+    # for.)
     rng = np.random.default_rng(17)
     x = channels_last(rng.standard_normal((1, channels, 48, 44)).astype(dtype))
     values, indices = cypool.max_pool2d(x, 3, 1, 1, return_indices=True)
