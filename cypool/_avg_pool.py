@@ -11,6 +11,10 @@ from ._backend import kernels
 from ._shape import as_flag, check_divisor_override, pool_geometry
 from ._threads import check_n_threads, n_threads_for
 
+# The most memory one thread's cache of output rows' shares may take in the channels-last
+# average backward (a 3x3 window over 56 columns of 64 float32 channels takes 126 KiB).
+_SHARES_CACHE_BYTES = 4 << 20
+
 _PARAMETERS = """kernel_size : int or tuple of {n} ints
     Window size.
 stride : int or tuple of {n} ints, optional
@@ -186,11 +190,11 @@ def spread_into(n_dims, gradient, geometry, grad_input, count_include_pad, divis
     window = geometry.as_3d()
     n_threads = n_threads_for(n_threads, gradient.size * math.prod(geometry.kernel))
     if channels_last:
-        # Room for one output pixel's shares per thread.
-        shares = np.empty((n_threads, grad_input.shape[-n_dims - 1]), gradient.dtype)
         kernels.avg_pool_backward_cl(
             _arrays.kernel_view(gradient, n_dims, True),
-            _arrays.kernel_view(grad_input, n_dims, True), shares,
+            _arrays.kernel_view(grad_input, n_dims, True),
+            *_shares_cache(n_threads, gradient.shape[-1] * grad_input.shape[-n_dims - 1],
+                           window["kernel"], gradient.dtype),
             window["kernel"], window["stride"], window["padding"], count_include_pad, divisor,
             n_threads=n_threads)
     else:
@@ -198,6 +202,28 @@ def spread_into(n_dims, gradient, geometry, grad_input, count_include_pad, divis
             _arrays.planes(gradient, n_dims), _arrays.planes(grad_input, n_dims),
             window["kernel"], window["stride"], window["padding"], count_include_pad, divisor,
             n_threads=n_threads)
+
+
+def _shares_cache(n_threads, row_shares, kernel, dtype):
+    """(shares, tags, slots): each thread's cache of output rows' shares (gradient / divisor,
+    ``row_shares`` = OW * C per row) for the channels-last average backward, its tags (-1:
+    empty), and its slot count: one per output row that can cover an input row (kernel depth
+    * height), or one if those would pass _SHARES_CACHE_BYTES (then shares are divided again
+    for every input row they reach). Each thread's rows end in at least a cache line that it
+    does not use, so that no two threads write one line, wherever the arrays start."""
+    slots = kernel[0] * kernel[1]
+    if slots * row_shares * dtype.itemsize > _SHARES_CACHE_BYTES:
+        slots = 1
+    return (np.empty((n_threads, _with_spare_line(slots * row_shares, dtype.itemsize)), dtype),
+            np.full((n_threads, _with_spare_line(slots, np.dtype(np.intp).itemsize)), -1,
+                    np.intp),
+            slots)
+
+
+def _with_spare_line(count, itemsize, line_bytes=64):
+    """``count`` items of ``itemsize`` bytes, rounded up to whole cache lines, plus a line."""
+    per_line = line_bytes // itemsize
+    return (-(-count // per_line) + 1) * per_line
 
 
 def avg_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode=False,

@@ -512,17 +512,55 @@ def avg_pool_forward_cl(const floating[:, :, :, :, ::1] input,
                          input.shape[4], count_include_pad, divisor_override, n_threads)
 
 
+cdef inline const floating* output_row_shares_cl(const floating* grad_image,
+                                                 floating* cache, Py_ssize_t* tags,
+                                                 Py_ssize_t n_slots, const Window* w,
+                                                 Py_ssize_t channels, Py_ssize_t image,
+                                                 Py_ssize_t od, Py_ssize_t oh,
+                                                 bint count_include_pad,
+                                                 Py_ssize_t divisor_override) noexcept nogil:
+    """The shares grad_output / divisor of output row (od, oh) of `image`, OW * C values, from
+    the thread's cache of `n_slots` rows (computed into it if missing). The rows covering one
+    input row have distinct slots when n_slots = kernel depth * height, so each share is
+    divided once, not once for every input row its window covers."""
+    cdef Py_ssize_t slot = ((od % w.kernel[0]) * w.kernel[1] + oh % w.kernel[1]) % n_slots
+    cdef Py_ssize_t tag = (image * w.out_size[0] + od) * w.out_size[1] + oh
+    cdef Py_ssize_t ow, c, row_divisor, divisor
+    cdef floating* shares = cache + slot * w.out_size[2] * channels
+    cdef const floating* grad_pixel
+    cdef floating divide_by
+    if tags[slot] == tag:
+        return shares
+    tags[slot] = tag
+    row_divisor = (axis_count(od * w.stride[0] - w.padding[0], w.in_size[0], w.kernel[0],
+                              w.padding[0], count_include_pad)
+                   * axis_count(oh * w.stride[1] - w.padding[1], w.in_size[1], w.kernel[1],
+                                w.padding[1], count_include_pad))
+    grad_pixel = grad_image + (od * w.out_size[1] + oh) * w.out_size[2] * channels
+    for ow in range(w.out_size[2]):
+        if divisor_override > 0:
+            divisor = divisor_override
+        else:
+            divisor = row_divisor * axis_count(ow * w.stride[2] - w.padding[2], w.in_size[2],
+                                               w.kernel[2], w.padding[2], count_include_pad)
+        divide_by = <floating>divisor
+        for c in range(channels):
+            shares[ow * channels + c] = grad_pixel[ow * channels + c] / divide_by
+    return shares
+
+
 cdef inline void avg_backward_row_cl(const floating* grad_image, floating* grad_row,
-                                     floating* shares, const Window* w, Py_ssize_t channels,
+                                     floating* cache, Py_ssize_t* tags, Py_ssize_t n_slots,
+                                     const Window* w, Py_ssize_t channels, Py_ssize_t image,
                                      Py_ssize_t id, Py_ssize_t ih, bint count_include_pad,
                                      Py_ssize_t divisor_override) noexcept nogil:
-    """Input row (id, ih) of one image; `shares` is room for one output pixel's C shares
-    (each is computed once per output pixel, then added to every tap of its window)."""
+    """Input row (id, ih) of `image`; `cache` and `tags` are the thread's output_row_shares_cl
+    cache."""
     cdef Py_ssize_t od_first, od_stop, oh_first, oh_stop, od, oh, ow, iw, c
-    cdef Py_ssize_t w_start, w_first, w_stop, row_divisor, divisor
-    cdef const floating* grad_pixel
+    cdef Py_ssize_t w_start, w_first, w_stop
+    cdef const floating* shares
+    cdef const floating* share
     cdef floating* target
-    cdef floating divide_by
     for c in range(w.in_size[2] * channels):
         grad_row[c] = 0
     covering_outputs(id, w.kernel[0], w.stride[0], w.padding[0], w.out_size[0],
@@ -531,35 +569,26 @@ cdef inline void avg_backward_row_cl(const floating* grad_image, floating* grad_
                      &oh_first, &oh_stop)
     for od in range(od_first, od_stop):
         for oh in range(oh_first, oh_stop):
-            row_divisor = (axis_count(od * w.stride[0] - w.padding[0], w.in_size[0],
-                                      w.kernel[0], w.padding[0], count_include_pad)
-                           * axis_count(oh * w.stride[1] - w.padding[1], w.in_size[1],
-                                        w.kernel[1], w.padding[1], count_include_pad))
+            shares = output_row_shares_cl(grad_image, cache, tags, n_slots, w, channels, image,
+                                          od, oh, count_include_pad, divisor_override)
             for ow in range(w.out_size[2]):
                 w_start = ow * w.stride[2] - w.padding[2]
                 valid_taps(w_start, w.in_size[2], w.kernel[2], 1, &w_first, &w_stop)
-                if divisor_override > 0:
-                    divisor = divisor_override
-                else:
-                    divisor = row_divisor * axis_count(w_start, w.in_size[2], w.kernel[2],
-                                                       w.padding[2], count_include_pad)
-                divide_by = <floating>divisor
-                grad_pixel = grad_image + ((od * w.out_size[1] + oh) * w.out_size[2]
-                                           + ow) * channels
-                for c in range(channels):
-                    shares[c] = grad_pixel[c] / divide_by
+                share = shares + ow * channels
                 for iw in range(w_start + w_first, w_start + w_stop):
                     target = grad_row + iw * channels
                     for c in range(channels):
-                        target[c] = target[c] + shares[c]
+                        target[c] = target[c] + share[c]
 
 
 def avg_pool_backward_cl(const floating[:, :, :, :, ::1] grad_output,
                          floating[:, :, :, :, ::1] grad_input, floating[:, ::1] shares,
-                         tuple kernel, tuple stride, tuple padding, bint count_include_pad,
+                         Py_ssize_t[:, ::1] tags, Py_ssize_t n_slots, tuple kernel,
+                         tuple stride, tuple padding, bint count_include_pad,
                          Py_ssize_t divisor_override, int n_threads):
     """Gradient of channels-last average pooling: (images, OD, OH, OW, C) ->
-    (images, D, H, W, C). `shares` is scratch room, one row of C per thread (n_threads rows)."""
+    (images, D, H, W, C). `shares` and `tags` are each thread's cache of output rows' shares
+    (a row each, n_threads rows; n_slots slots of OW * C shares, tags all -1)."""
     cdef Window w = make_window(tuple(grad_input.shape)[1:4], tuple(grad_output.shape)[1:4],
                                 kernel, stride, padding, (1, 1, 1))
     cdef Py_ssize_t channels = grad_input.shape[4]
@@ -570,6 +599,7 @@ def avg_pool_backward_cl(const floating[:, :, :, :, ::1] grad_output,
     cdef const floating* grad_output_start = &grad_output[0, 0, 0, 0, 0]
     cdef floating* grad_input_start = &grad_input[0, 0, 0, 0, 0]
     cdef floating* shares_start = &shares[0, 0]
+    cdef Py_ssize_t* tags_start = &tags[0, 0]
     with nogil, parallel(num_threads=n_threads):
         for row in prange(n_rows, schedule="static"):
             ih = row % w.in_size[1]
@@ -577,5 +607,6 @@ def avg_pool_backward_cl(const floating[:, :, :, :, ::1] grad_output,
             image = row // (w.in_size[1] * w.in_size[0])
             avg_backward_row_cl(grad_output_start + image * out_image_size,
                                 grad_input_start + row * w.in_size[2] * channels,
-                                shares_start + threadid() * channels, &w, channels, id, ih,
-                                count_include_pad, divisor_override)
+                                shares_start + threadid() * shares.shape[1],
+                                tags_start + threadid() * tags.shape[1], n_slots, &w, channels,
+                                image, id, ih, count_include_pad, divisor_override)

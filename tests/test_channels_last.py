@@ -90,6 +90,34 @@ def test_avg_pool_forward_and_backward(n_dims, data):
     assert_layout_follows(grad_input, grad, n_dims)
 
 
+@pytest.mark.parametrize("n_dims", [2, 3])
+@pytest.mark.parametrize("cache_bytes", [None, 0])
+def test_avg_backward_shares_cache(n_dims, cache_bytes, monkeypatch):
+    # The average backward divides each output's gradient once, into a per-thread cache of
+    # output rows (one slot per row that can cover an input row); with no room for that (0
+    # bytes) every row shares one slot and is divided again where needed. Overlapping windows
+    # with borders, a ceil-mode overhang and each divisor rule, at 1 to 3 threads.
+    if cache_bytes is not None:
+        monkeypatch.setattr(cypool._avg_pool, "_SHARES_CACHE_BYTES", cache_bytes)
+    # (Planes of 3 rows: a thread's next image starts while the cache still holds every
+    # output row of the one before.)
+    rng = np.random.default_rng(n_dims)
+    backward = api("avg_pool", n_dims, "_backward")
+    for spatial in {2: [(13, 11), (3, 11)], 3: [(7, 9, 6), (3, 3, 6)]}[n_dims]:
+        x = channels_last(rng.standard_normal((3, 20) + spatial).astype(np.float32),
+                          n_dims)
+        for kwargs in ({"kernel_size": 3, "stride": 2, "padding": 1, "ceil_mode": True},
+                       {"kernel_size": 3, "stride": 1, "padding": 1, "count_include_pad": False},
+                       {"kernel_size": 2, "stride": 1, "divisor_override": 3}):
+            values = api("avg_pool", n_dims)(x, **kwargs)
+            grad = channels_last(rng.standard_normal(values.shape).astype(np.float32),
+                                 n_dims)
+            expected = ref("avg_pool", n_dims, "_backward")(grad, x.shape, **kwargs)
+            for n_threads in (1, 2, 3):
+                assert_same_array(backward(grad, x.shape, **kwargs, n_threads=n_threads),
+                                  expected)
+
+
 @pytest.mark.parametrize("dtype", INTEGER_DTYPES)
 def test_integer_images(dtype):
     # The everyday case: a batch of HWC uint8 pictures, viewed as NCHW.
