@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import threading
 
 import numpy as np
 
@@ -210,14 +211,28 @@ def _shares_cache(n_threads, row_shares, kernel, dtype):
     empty), and its slot count: one per output row that can cover an input row (kernel depth
     * height), or one if those would pass _SHARES_CACHE_BYTES (then shares are divided again
     for every input row they reach). Each thread's rows end in at least a cache line that it
-    does not use, so that no two threads write one line, wherever the arrays start."""
+    does not use, so that no two threads write one line, wherever the arrays start.
+
+    The arrays are the calling Python thread's, kept for its next call of the same sizes: a
+    steady-state loop with ``out=`` allocates nothing (the cache is array-sized), and calls
+    from other Python threads, which run at the same time, have their own."""
     slots = kernel[0] * kernel[1]
     if slots * row_shares * dtype.itemsize > _SHARES_CACHE_BYTES:
         slots = 1
-    return (np.empty((n_threads, _with_spare_line(slots * row_shares, dtype.itemsize)), dtype),
-            np.full((n_threads, _with_spare_line(slots, np.dtype(np.intp).itemsize)), -1,
-                    np.intp),
-            slots)
+    shares_shape = (n_threads, _with_spare_line(slots * row_shares, dtype.itemsize))
+    tags_shape = (n_threads, _with_spare_line(slots, np.dtype(np.intp).itemsize))
+    shares = getattr(_THREAD_SCRATCH, "shares", None)
+    if (shares is None or shares.shape != shares_shape or shares.dtype != dtype
+            or _THREAD_SCRATCH.tags.shape != tags_shape):
+        shares = _THREAD_SCRATCH.shares = np.empty(shares_shape, dtype)
+        _THREAD_SCRATCH.tags = np.empty(tags_shape, np.intp)
+    tags = _THREAD_SCRATCH.tags
+    tags.fill(-1)
+    return shares, tags, slots
+
+
+# Each Python thread's last _shares_cache arrays.
+_THREAD_SCRATCH = threading.local()
 
 
 def _with_spare_line(count, itemsize, line_bytes=64):
