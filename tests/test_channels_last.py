@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 import cypool
 from cypool import _layout
+from cypool._backend import kernels
 from strategies import api, assert_same_array, make_values, pool_cases, ref, with_layout
 
 INTEGER_DTYPES = (np.uint8, np.int16, np.int64)
@@ -116,6 +117,53 @@ def test_avg_backward_shares_cache(n_dims, cache_bytes, monkeypatch):
             for n_threads in (1, 2, 3):
                 assert_same_array(backward(grad, x.shape, **kwargs, n_threads=n_threads),
                                   expected)
+
+
+@pytest.mark.parametrize("n_dims", [1, 2, 3])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("kwargs", [
+    {"kernel_size": 2},
+    {"kernel_size": 3, "stride": 2, "padding": 1, "ceil_mode": True, "count_include_pad": False},
+    {"kernel_size": 2, "stride": 1, "divisor_override": 3},
+])
+def test_avg_forward_taps_in_turn(n_dims, dtype, kwargs):
+    # Long pixels of a large input are summed a tap at a time through the output, each tap's
+    # pixel read whole (another loop than the small inputs of the other tests take): the same
+    # sums, bit for bit, over sums that overflow, NaN, infinities and signed zeros, borders
+    # and a ceil-mode overhang (odd sizes), each divisor rule, at 1 and 2 threads.
+    from_bytes = kernels.TAPS_IN_TURN_FROM_BYTES
+    itemsize = np.dtype(dtype).itemsize
+    channels = from_bytes["pixel"] // itemsize
+    pixels = from_bytes["input"] / (channels * itemsize)
+    side = int(np.ceil(pixels ** (1 / n_dims))) | 1
+    x = channels_last(make_values((1, channels) + (side,) * n_dims, dtype, "extremes", seed=5),
+                      n_dims)
+    assert x.nbytes >= from_bytes["input"]
+    expected = ref("avg_pool", n_dims)(x, **kwargs)
+    for n_threads in (1, 2):
+        assert_same_array(api("avg_pool", n_dims)(x, **kwargs, n_threads=n_threads), expected)
+
+
+@pytest.mark.parametrize("spatial, kernel", [((13,), 3), ((9, 11), (3, 2)), ((5, 6, 7), 2)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("divisor_override", [None, 3])
+def test_avg_backward_of_tiling_windows(spatial, kernel, dtype, divisor_override):
+    # Windows that tile the input (kernel == stride, no padding) write each input pixel once,
+    # its window's share, with no zeroing pass; the rows and columns past the last window
+    # (every shape here has some) must still be zeros, and -0.0 shares +0.0, as the gather
+    # gives. `out` starts as NaN, so a pixel left unwritten shows.
+    n_dims = len(spatial)
+    kwargs = {"kernel_size": kernel, "divisor_override": divisor_override}
+    shape = (2, 20) + spatial
+    values = api("avg_pool", n_dims)(channels_last(np.zeros(shape, dtype), n_dims), **kwargs)
+    grad = channels_last(make_values(values.shape, dtype, "extremes", seed=n_dims), n_dims)
+    expected = ref("avg_pool", n_dims, "_backward")(grad, shape, **kwargs)
+    backward = api("avg_pool", n_dims, "_backward")
+    for n_threads in (1, 2, 3):
+        assert_same_array(backward(grad, shape, **kwargs, n_threads=n_threads), expected)
+        out = channels_last(np.full(shape, np.nan, dtype), n_dims)
+        assert backward(grad, shape, **kwargs, out=out, n_threads=n_threads) is out
+        assert_same_array(out, expected)
 
 
 @pytest.mark.parametrize("dtype", INTEGER_DTYPES)
