@@ -22,14 +22,17 @@ cdef enum:
     # tap then costs more than its registers save (2x2 windows: 1.3-2x faster than a pass
     # per tap through the output).
     FEW_TAPS = 4
-    # The average forward reads its taps in turn, each tap's pixel whole and summed in the
-    # output (avg_taps_in_turn_cl), when pixels have at least this many bytes and the input
-    # at least TAPS_IN_TURN_INPUT_BYTES. Reading all the taps at once (above) interleaves
-    # streams one pixel apart, which the hardware prefetchers follow in the caches but not from
-    # memory when pixels are long. On the machine measured (32 MiB of L3), with 256-512 float32
-    # channels and inputs of 25-34 MB, taps in turn took 0.48-0.74x the time (2x2/2 and
-    # 3x3/2 windows, 2-d and 3-d, 1 and 2 threads); at 16-17 MB, 0.92-1.3x; with 128
-    # channels, 0.88x for 2x2/2 but 1.1-1.2x for 3x3/2 and 2x2x2 windows.
+    # The forwards read a window's taps in turn, each tap's pixel whole, with the sums (or the
+    # running maxima and argmaxes) in the output (avg_taps_in_turn_cl, max_tail_cl), when
+    # pixels have at least this many bytes and the input at least TAPS_IN_TURN_INPUT_BYTES
+    # (max pooling: only for windows that do not overlap). Reading every tap at once, or a
+    # block of channels of every tap, interleaves streams one pixel apart, which the hardware
+    # prefetchers follow in the caches but not from memory when pixels are long. Measured on
+    # a host with 32 MiB of L3, 256-512 float32 channels, inputs of 25-34 MB, 1 and 2
+    # threads: average 2x2/2, 3x3/2 and 2x2x2 windows took 0.48-0.74x the time; max 2x2/2
+    # 0.74-0.97x and 2x2x2 0.41-0.68x, but 3x3/2 1.2-1.3x (overlapping windows find most taps
+    # in the caches, and the int64 argmaxes in the output cost more per tap). Inputs of
+    # 16-17 MB: 0.92-1.3x. 128 float32 channels: 0.88x for 2x2/2, 1.1-1.2x for 3x3/2 and 2x2x2.
     TAPS_IN_TURN_PIXEL_BYTES = 1024
     TAPS_IN_TURN_INPUT_BYTES = 24 * 1024 * 1024
 
@@ -66,6 +69,13 @@ cdef inline void pixel_taps(const Window* w, Py_ssize_t od, Py_ssize_t oh, Py_ss
 cdef inline Py_ssize_t tap_position(const Window* w, const PixelTaps* taps, Py_ssize_t kd,
                                     Py_ssize_t kh, Py_ssize_t kw) noexcept nogil:
     return plane_position(w, taps.start[0], kd, taps.start[1], kh, taps.start[2], kw)
+
+
+cdef inline bint reads_taps_in_turn(Py_ssize_t pixel_bytes,
+                                    Py_ssize_t input_bytes) noexcept nogil:
+    """Whether the forward kernels read a window's taps in turn (see TAPS_IN_TURN_PIXEL_BYTES)."""
+    return (pixel_bytes >= TAPS_IN_TURN_PIXEL_BYTES
+            and input_bytes >= TAPS_IN_TURN_INPUT_BYTES)
 
 
 cdef inline void max_block_cl(const max_value_t* image, max_value_t* values, index_t* indices,
@@ -187,11 +197,15 @@ cdef inline void max_few_taps_cl(const max_value_t* image, max_value_t* values,
 
 cdef inline void max_pixel_cl(const max_value_t* image, max_value_t* values, index_t* indices,
                               const Window* w, Py_ssize_t channels, Py_ssize_t od,
-                              Py_ssize_t oh, Py_ssize_t ow, bint with_indices) noexcept nogil:
+                              Py_ssize_t oh, Py_ssize_t ow, bint with_indices,
+                              bint taps_in_turn) noexcept nogil:
     """Output pixel (od, oh, ow) of one image: `values` and `indices` point at its C outputs."""
     cdef PixelTaps taps
     cdef Py_ssize_t c = 0, blocked = channels - channels % CHANNEL_BLOCK, span
     pixel_taps(w, od, oh, ow, &taps)
+    if taps_in_turn:
+        max_tail_cl(image, values, indices, w, &taps, channels, channels, with_indices)
+        return
     span = (tap_position(w, &taps, taps.stop[0] - 1, taps.stop[1] - 1, taps.stop[2] - 1)
             - tap_position(w, &taps, taps.first[0], taps.first[1], taps.first[2]))
     if span >= ((<Py_ssize_t>1) << 31) - 1:
@@ -210,16 +224,17 @@ cdef inline void max_pixel_cl(const max_value_t* image, max_value_t* values, ind
 
 cdef inline void max_row_cl(const max_value_t* image, max_value_t* values, index_t* indices,
                             const Window* w, Py_ssize_t channels, Py_ssize_t od,
-                            Py_ssize_t oh) noexcept nogil:
+                            Py_ssize_t oh, bint taps_in_turn) noexcept nogil:
     """Output row (od, oh) of one image; `indices` may be NULL (values only)."""
     cdef Py_ssize_t ow, offset
     for ow in range(w.out_size[2]):
         offset = ow * channels
         if indices != NULL:
             max_pixel_cl(image, values + offset, indices + offset, w, channels, od, oh, ow,
-                         True)
+                         True, taps_in_turn)
         else:
-            max_pixel_cl(image, values + offset, indices, w, channels, od, oh, ow, False)
+            max_pixel_cl(image, values + offset, indices, w, channels, od, oh, ow, False,
+                         taps_in_turn)
 
 
 cdef void max_pool_rows_cl(const max_value_t* input, max_value_t* values, index_t* indices,
@@ -232,11 +247,21 @@ cdef void max_pool_rows_cl(const max_value_t* input, max_value_t* values, index_
     cdef Py_ssize_t row_size = w.out_size[2] * channels
     cdef Py_ssize_t n_rows = n_images * w.out_size[0] * w.out_size[1]
     cdef Py_ssize_t row, image
+    cdef Py_ssize_t axis
+    cdef bint taps_in_turn = reads_taps_in_turn(channels * <Py_ssize_t>sizeof(max_value_t),
+                                                n_images * image_size
+                                                * <Py_ssize_t>sizeof(max_value_t))
+    # Only for windows apart: max_tail_cl's int64 argmaxes in the output cost more per tap
+    # than the block's int32 offsets in registers, and overlapping windows find most taps in
+    # the caches anyway (3x3/2 with 256 channels, 29 MB: 0.78-0.84x).
+    for axis in range(3):
+        if w.stride[axis] < (w.kernel[axis] - 1) * w.dilation[axis] + 1:
+            taps_in_turn = False
     for row in prange(n_rows, schedule="static", num_threads=n_threads):
         image = row // (w.out_size[1] * w.out_size[0])
         max_row_cl(input + image * image_size, values + row * row_size,
                    (indices + row * row_size) if indices != NULL else NULL, w, channels,
-                   (row // w.out_size[1]) % w.out_size[0], row % w.out_size[1])
+                   (row // w.out_size[1]) % w.out_size[0], row % w.out_size[1], taps_in_turn)
 
 
 def max_pool_forward_cl(const max_value_t[:, :, :, :, ::1] input,
@@ -537,9 +562,9 @@ cdef void avg_pool_rows_cl(const floating* input, floating* out, const Window* w
     cdef Py_ssize_t image_size = w.in_size[0] * w.in_size[1] * w.in_size[2] * channels
     cdef Py_ssize_t n_rows = n_images * w.out_size[0] * w.out_size[1]
     cdef Py_ssize_t row, image
-    cdef bint taps_in_turn = (
-        channels * <Py_ssize_t>sizeof(floating) >= TAPS_IN_TURN_PIXEL_BYTES
-        and n_images * image_size * <Py_ssize_t>sizeof(floating) >= TAPS_IN_TURN_INPUT_BYTES)
+    cdef bint taps_in_turn = reads_taps_in_turn(channels * <Py_ssize_t>sizeof(floating),
+                                                n_images * image_size
+                                                * <Py_ssize_t>sizeof(floating))
     for row in prange(n_rows, schedule="static", num_threads=n_threads):
         image = row // (w.out_size[1] * w.out_size[0])
         avg_row_cl(input + image * image_size, out + row * w.out_size[2] * channels, w,

@@ -131,17 +131,45 @@ def test_avg_forward_taps_in_turn(n_dims, dtype, kwargs):
     # pixel read whole (another loop than the small inputs of the other tests take): the same
     # sums, bit for bit, over sums that overflow, NaN, infinities and signed zeros, borders
     # and a ceil-mode overhang (odd sizes), each divisor rule, at 1 and 2 threads.
+    x = taps_in_turn_input(n_dims, dtype, "extremes")
+    expected = ref("avg_pool", n_dims)(x, **kwargs)
+    for n_threads in (1, 2):
+        assert_same_array(api("avg_pool", n_dims)(x, **kwargs, n_threads=n_threads), expected)
+
+
+@pytest.mark.parametrize("n_dims", [1, 2, 3])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("kwargs", [
+    {"kernel_size": 2},
+    {"kernel_size": 2, "stride": 3, "padding": 1, "dilation": 2, "ceil_mode": True},
+    {"kernel_size": 3, "stride": 2, "padding": 1},  # overlapping: the register blocks
+])
+def test_max_forward_taps_in_turn(n_dims, dtype, kwargs):
+    # The same for max pooling's windows that do not overlap: running maxima and argmaxes in
+    # the output, a tap at a time. Ties (the first in raster order wins), NaN (wins, the first
+    # of them), -inf, dilation, padding and a ceil-mode overhang.
+    x = taps_in_turn_input(n_dims, dtype, "special")
+    expected = ref("max_pool", n_dims)(x, **kwargs, return_indices=True)
+    forward = api("max_pool", n_dims)
+    for n_threads in (1, 2):
+        values, indices = forward(x, **kwargs, return_indices=True, n_threads=n_threads)
+        assert_same_array(values, expected[0])
+        assert_same_array(indices, expected[1])
+        assert_same_array(forward(x, **kwargs, n_threads=n_threads), expected[0])
+
+
+def taps_in_turn_input(n_dims, dtype, mode):
+    """A channels-last input just past the sizes from which the forwards read taps in turn
+    (odd spatial sizes, one image)."""
     from_bytes = kernels.TAPS_IN_TURN_FROM_BYTES
     itemsize = np.dtype(dtype).itemsize
     channels = from_bytes["pixel"] // itemsize
     pixels = from_bytes["input"] / (channels * itemsize)
     side = int(np.ceil(pixels ** (1 / n_dims))) | 1
-    x = channels_last(make_values((1, channels) + (side,) * n_dims, dtype, "extremes", seed=5),
+    x = channels_last(make_values((1, channels) + (side,) * n_dims, dtype, mode, seed=5),
                       n_dims)
     assert x.nbytes >= from_bytes["input"]
-    expected = ref("avg_pool", n_dims)(x, **kwargs)
-    for n_threads in (1, 2):
-        assert_same_array(api("avg_pool", n_dims)(x, **kwargs, n_threads=n_threads), expected)
+    return x
 
 
 @pytest.mark.parametrize("spatial, kernel", [((13,), 3), ((9, 11), (3, 2)), ((5, 6, 7), 2)])
