@@ -125,9 +125,10 @@ cdef inline void max_block_cl(const max_value_t* image, max_value_t* values, ind
 cdef inline void max_tail_cl(const max_value_t* image, max_value_t* values, index_t* indices,
                              const Window* w, const PixelTaps* taps, Py_ssize_t channels,
                              Py_ssize_t count, bint with_indices) noexcept nogil:
-    """`count` channels of one output pixel (those after the last whole CHANNEL_BLOCK, or all
-    of them for a window that spans 2**31 positions or more): the same rule, with the running
-    maxima and their indices in the output, a tap at a time."""
+    """`count` channels of one output pixel (those after the last whole CHANNEL_BLOCK; or all
+    of them, for a window that spans 2**31 positions or more, or when the taps are read in
+    turn): the same rule, with the running maxima and their indices in the output, a tap at a
+    time."""
     cdef Py_ssize_t kd, kh, kw, c, position
     cdef const max_value_t* pixel
     cdef max_value_t value
