@@ -23,7 +23,7 @@ cdef enum:
     # per tap through the output).
     FEW_TAPS = 4
     # The forwards read a window's taps in turn, each tap's pixel whole, with the sums (or the
-    # running maxima and argmaxes) in the output (avg_taps_in_turn_cl, max_tail_cl), when
+    # running maxima and argmaxes) in the output (avg_tail_cl, max_tail_cl), when
     # pixels have at least this many bytes and the input at least TAPS_IN_TURN_INPUT_BYTES
     # (max pooling: only for windows that do not overlap). Reading every tap at once, or a
     # block of channels of every tap, interleaves streams one pixel apart, which the hardware
@@ -455,18 +455,28 @@ cdef inline void avg_block_cl(const floating* image, floating* out, const Window
 cdef inline void avg_tail_cl(const floating* image, floating* out, const Window* w,
                              const PixelTaps* taps, Py_ssize_t channels, Py_ssize_t count,
                              floating divisor) noexcept nogil:
-    """`count` channels of one output pixel (those after the last whole CHANNEL_BLOCK),
-    summed in the output, a tap at a time."""
+    """`count` channels of one output pixel (those after the last whole CHANNEL_BLOCK, or all
+    of them when the taps are read in turn), summed in the output a tap at a time, each tap's
+    pixel read whole in raster order, then divided: the sums of avg_block_cl, bit for bit
+    (the first tap is stored as +0 + x, so no zeroing pass goes before it)."""
     cdef Py_ssize_t kd, kh, kw, c
     cdef const floating* pixel
-    for c in range(count):
-        out[c] = 0
+    cdef bint first = True
+    cdef floating zero = divisor - divisor  # +0 at run time, as in avg_block_cl
     for kd in range(taps.first[0], taps.stop[0]):
         for kh in range(taps.first[1], taps.stop[1]):
             for kw in range(taps.first[2], taps.stop[2]):
                 pixel = image + tap_position(w, taps, kd, kh, kw) * channels
-                for c in range(count):
-                    out[c] = out[c] + pixel[c]
+                if first:
+                    for c in range(count):
+                        out[c] = zero + pixel[c]
+                    first = False
+                else:
+                    for c in range(count):
+                        out[c] = out[c] + pixel[c]
+    if first:  # no real tap: the sum from +0 is +0
+        for c in range(count):
+            out[c] = zero
     for c in range(count):
         out[c] = out[c] / divisor
 
@@ -497,31 +507,6 @@ cdef inline void avg_few_taps_cl(const floating* image, floating* out, const Win
         out[c] = total / divisor
 
 
-cdef inline void avg_taps_in_turn_cl(const floating* image, floating* out, const Window* w,
-                                     const PixelTaps* taps, Py_ssize_t channels,
-                                     floating divisor) noexcept nogil:
-    """Every channel of one output pixel with at least one real tap, summed in the output a
-    tap at a time (each tap's pixel read whole, in raster order; the first stored as +0 + x),
-    then divided: the sums of avg_block_cl, bit for bit."""
-    cdef Py_ssize_t kd, kh, kw, c
-    cdef const floating* pixel
-    cdef bint first = True
-    cdef floating zero = divisor - divisor  # +0 at run time, as in avg_block_cl
-    for kd in range(taps.first[0], taps.stop[0]):
-        for kh in range(taps.first[1], taps.stop[1]):
-            for kw in range(taps.first[2], taps.stop[2]):
-                pixel = image + tap_position(w, taps, kd, kh, kw) * channels
-                if first:
-                    for c in range(channels):
-                        out[c] = zero + pixel[c]
-                    first = False
-                else:
-                    for c in range(channels):
-                        out[c] = out[c] + pixel[c]
-    for c in range(channels):
-        out[c] = out[c] / divisor
-
-
 cdef inline void avg_pixel_cl(const floating* image, floating* out, const Window* w,
                               Py_ssize_t channels, Py_ssize_t od, Py_ssize_t oh, Py_ssize_t ow,
                               bint count_include_pad, Py_ssize_t divisor_override,
@@ -532,8 +517,8 @@ cdef inline void avg_pixel_cl(const floating* image, floating* out, const Window
     cdef floating divisor
     pixel_taps(w, od, oh, ow, &taps)
     divisor = <floating>avg_divisor_cl(w, &taps, count_include_pad, divisor_override)
-    if taps_in_turn and taps.count > 0:
-        avg_taps_in_turn_cl(image, out, w, &taps, channels, divisor)
+    if taps_in_turn:
+        avg_tail_cl(image, out, w, &taps, channels, channels, divisor)
         return
     if 0 < taps.count <= FEW_TAPS:
         avg_few_taps_cl(image, out, w, &taps, channels, divisor)
