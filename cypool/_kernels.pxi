@@ -1037,8 +1037,12 @@ def avg_pool_forward(const floating[:, :, :, ::1] input, floating[:, :, :, ::1] 
     cdef Window w = make_window(tuple(input.shape)[1:4], tuple(out.shape)[1:4],
                                 kernel, stride, padding, (1, 1, 1))
     with nogil:
-        avg_pool_rows(&input[0, 0, 0, 0], &out[0, 0, 0, 0], &w, input.shape[0],
-                      count_include_pad, divisor_override, n_threads)
+        if takes_padded_planes(&w, input.shape[0], n_threads, False):
+            avg_padded_forward(&input[0, 0, 0, 0], &out[0, 0, 0, 0], &w, input.shape[0],
+                               count_include_pad, divisor_override, n_threads)
+        else:
+            avg_pool_rows(&input[0, 0, 0, 0], &out[0, 0, 0, 0], &w, input.shape[0],
+                          count_include_pad, divisor_override, n_threads)
 
 
 # Average pooling, backward, as a gather: each input row sums the contributions
@@ -1359,6 +1363,10 @@ def avg_pool_backward(const floating[:, :, :, ::1] grad_output,
         if windows_tile(&w):
             avg_tile_backward_rows(&grad_output[0, 0, 0, 0], &grad_input[0, 0, 0, 0], &w,
                                    grad_input.shape[0], &divisors, n_threads)
+        elif takes_padded_planes(&w, grad_input.shape[0], n_threads, True):
+            avg_padded_backward(&grad_output[0, 0, 0, 0], &grad_input[0, 0, 0, 0], &w,
+                                grad_input.shape[0], count_include_pad, divisor_override,
+                                n_threads)
         else:
             avg_pool_backward_rows(&grad_output[0, 0, 0, 0], &grad_input[0, 0, 0, 0], &w,
                                    grad_input.shape[0], count_include_pad, divisor_override,

@@ -4,6 +4,8 @@ ISA_LEVEL = "baseline"
 
 include "_kernels.pxi"
 
+include "_padded_planes.pxi"
+
 include "_adaptive.pxi"
 
 include "_unpool.pxi"

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 import cypool
 from cypool import reference
+from cypool._backend import kernels
 from strategies import (
     LAYOUTS,
     api,
@@ -529,6 +530,46 @@ def test_tiling_windows_backward(n_dims, kernel_size, dtype):
             check_avg_backward_into_reused_buffer(n_dims, shape, dtype,
                                                   dict(kernel_size=kernel_size, **kwargs),
                                                   "extremes", trial, n_threads=2)
+
+
+def padded_plane_sizes(kernel_size, stride):
+    """(height, width) of planes around the limits of the kernels' padded scratch plane:
+    small ones inside it, rows just narrow and just too wide for it, and planes of 43 columns
+    just small and just too big for it (for each, with some of the window arguments below)."""
+    limits = kernels.PADDED_PLANE_LIMITS
+    width, elements = limits["width"], limits["elements"]
+    rows = elements // (width + kernel_size)
+    return ([(kernel_size, kernel_size), (7, 7), (14, 9), (29, 43), (4, 3 * kernel_size)]
+            + [(rows, width + extra) for extra in range(-2, stride + 3)]
+            + [(elements // 45 + extra, 43) for extra in range(-2 * stride, 2 * stride + 3)])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("kernel_size, stride", [(2, 2), (3, 1), (3, 2), (3, (2, 1)),
+                                                 (2, (3, 2)), (3, (1, 2))])
+def test_small_planes_through_padded_scratch(dtype, kernel_size, stride):
+    """2-d average pooling, forward and backward, of planes that fit the kernels' zero-padded
+    scratch plane (their own path, for windows 2 wide of stride 2 or 3 wide of stride 1 or 2,
+    given at least 4 planes per thread) and of planes just too wide or too big for it: border
+    and ceil-mode windows, every divisor rule, NaN, infinities, signed zeros and overflowing
+    sums, reused out= buffers, 1 and 2 threads."""
+    column_stride = stride[1] if isinstance(stride, tuple) else stride
+    windows = [dict(padding=0), dict(padding=1), dict(padding=1, ceil_mode=True),
+               dict(padding=0, ceil_mode=True, count_include_pad=False),
+               dict(padding=1, ceil_mode=True, count_include_pad=False),
+               dict(padding=1, divisor_override=5)]
+    for trial, size in enumerate(padded_plane_sizes(kernel_size, column_stride)):
+        shape = (3, 3) + size
+        window = dict(kernel_size=kernel_size, stride=stride, **windows[trial % len(windows)])
+        n_threads = 1 + trial % 2
+        x = make_values(shape, dtype, "extremes", seed=trial)
+        expected = ref("avg_pool", 2)(x, **window)
+        out = garbage(expected.shape, dtype)
+        assert_same_array(api("avg_pool", 2)(x, **window, out=out, n_threads=n_threads),
+                          expected)
+        assert_margins_untouched(out)
+        check_avg_backward_into_reused_buffer(2, shape, dtype, window, "extremes", trial,
+                                              n_threads)
 
 
 @pytest.mark.parametrize("n_dims", N_DIMS)

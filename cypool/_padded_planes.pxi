@@ -1,0 +1,188 @@
+# Average pooling, forward and backward, of small 2-d planes through a zero-padded scratch plane.
+#
+# On rows of 7 to 64 columns the row paths spend most of their time per row, not per element:
+# windows clipped by the padding or by a ceil-mode overhang take scalar code (avg_point,
+# avg_spread_point), and each input row of the backward finds its covering outputs and divides
+# their shares again. A plane that fits in a PADDED_PLANE_ELEMENTS scratch is instead copied
+# (forward) or gathered (backward) there with zeros all around the input: every window then
+# lies in the scratch, every column of every output row takes one vector loop, and the border
+# windows differ only in their divisors, applied as a vector of per-column counts.
+#
+# Bit-identical to the row paths: a sum that starts from +0 is never -0 (x + -x rounds to +0),
+# so adding a padding zero leaves it unchanged (NaN and infinities included); each divisor is
+# row count * column count, both small integers, so their product is exact in the float type
+# and equals the row paths' integer product converted; and each backward share is the same
+# division, spread over the scratch in ascending output order (PyTorch's scatter order).
+
+cdef enum:
+    # Scratch elements per plane (16 KiB of float32, 32 KiB of float64: on each thread's stack,
+    # and in the L1 cache with the plane being pooled).
+    PADDED_PLANE_ELEMENTS = 4096
+    # Widest scratch row (output rows have at most as many columns), and the most rows a
+    # scratch plane can have (windows are at least 2 columns wide).
+    PADDED_PLANE_WIDTH = 256
+    PADDED_PLANE_HEIGHT = PADDED_PLANE_ELEMENTS // 2
+    # Planes per parallel task, at most (the counts are computed, and the forward's scratch
+    # zeroed, once per task).
+    PADDED_PLANE_BLOCK = 8
+
+
+cdef struct PaddedPlane:
+    # The scratch plane: (out rows - 1) * row stride + kernel height rows, likewise columns.
+    Py_ssize_t height, width
+    # Input rows and columns that lie in the scratch (the others are in no window), and where
+    # input (0, 0) lies in it.
+    Py_ssize_t copy_height, copy_width, top, left
+
+
+cdef bint takes_padded_planes(const Window* w, Py_ssize_t n_planes, int n_threads,
+                              bint any_window) noexcept nogil:
+    """Whether these average-pooling planes go through the padded scratch: 2-d planes with a
+    window the vector loops specialise (2x2 of stride 2, 3x3 of stride 1 or 2 along the row),
+    small enough, and enough of them to share among the threads. Unless `any_window`, only
+    when some window reaches past the input (padding, or a ceil-mode overhang): without one
+    the forward's rows are all vectorised already and the copy would only add work."""
+    cdef Py_ssize_t height = (w.out_size[1] - 1) * w.stride[1] + w.kernel[1]
+    cdef Py_ssize_t width = (w.out_size[2] - 1) * w.stride[2] + w.kernel[2]
+    if not (w.in_size[0] == 1 and w.kernel[0] == 1 and w.kernel[1] == w.kernel[2]
+            and ((w.kernel[2] == 2 and w.stride[2] == 2)
+                 or (w.kernel[2] == 3 and w.stride[2] <= 2))):
+        return False
+    if not (width <= PADDED_PLANE_WIDTH and height * width <= PADDED_PLANE_ELEMENTS
+            and n_planes >= 4 * n_threads):
+        return False
+    return (any_window or w.padding[1] > 0 or w.padding[2] > 0
+            or height - w.padding[1] > w.in_size[1] or width - w.padding[2] > w.in_size[2])
+
+
+cdef PaddedPlane padded_plane(const Window* w) noexcept nogil:
+    cdef PaddedPlane p
+    p.height = (w.out_size[1] - 1) * w.stride[1] + w.kernel[1]
+    p.width = (w.out_size[2] - 1) * w.stride[2] + w.kernel[2]
+    p.top = w.padding[1]
+    p.left = w.padding[2]
+    p.copy_height = min(w.in_size[1], p.height - p.top)
+    p.copy_width = min(w.in_size[2], p.width - p.left)
+    return p
+
+
+cdef inline void padded_counts(const Window* w, bint count_include_pad,
+                               Py_ssize_t divisor_override, floating* column_counts,
+                               floating* row_counts) noexcept nogil:
+    """Each output column's and row's window count (axis_count); with divisor_override, the
+    rows hold it and the columns 1."""
+    cdef Py_ssize_t ow, oh
+    for ow in range(w.out_size[2]):
+        column_counts[ow] = <floating>(1 if divisor_override > 0 else
+                                       axis_count(ow * w.stride[2] - w.padding[2], w.in_size[2],
+                                                  w.kernel[2], w.padding[2], count_include_pad))
+    for oh in range(w.out_size[1]):
+        row_counts[oh] = <floating>(divisor_override if divisor_override > 0 else
+                                    axis_count(oh * w.stride[1] - w.padding[1], w.in_size[1],
+                                               w.kernel[1], w.padding[1], count_include_pad))
+
+
+cdef inline void avg_padded_row_sums(const floating* scratch, Py_ssize_t offset,
+                                     Py_ssize_t row_step, const Window* w, floating* sums,
+                                     Py_ssize_t out_width) noexcept nogil:
+    """Window sums of one output row in the scratch (divisor 1: exact, and folded away)."""
+    if w.kernel[2] == 2:
+        avg_window_row(scratch, offset, row_step, 0, 2, 2, 2, 2, 1, sums, 0, out_width)
+    elif w.stride[2] == 2:
+        avg_window_row(scratch, offset, row_step, 0, 3, 3, 2, 3, 1, sums, 0, out_width)
+    else:
+        avg_window_row(scratch, offset, row_step, 0, 3, 3, 1, 3, 1, sums, 0, out_width)
+
+
+cdef void avg_padded_forward_planes(const floating* input, floating* out, const Window* w,
+                                    Py_ssize_t first, Py_ssize_t stop, bint count_include_pad,
+                                    Py_ssize_t divisor_override) noexcept nogil:
+    """Planes [first, stop): each copied into the scratch, whose zero margins stay from one
+    plane to the next, then every output row in one vector pass and one division pass."""
+    cdef floating scratch[PADDED_PLANE_ELEMENTS]
+    cdef floating column_counts[PADDED_PLANE_WIDTH]
+    cdef floating row_counts[PADDED_PLANE_HEIGHT]
+    cdef PaddedPlane p = padded_plane(w)
+    cdef Py_ssize_t in_width = w.in_size[2], out_width = w.out_size[2]
+    cdef Py_ssize_t in_plane = w.in_size[1] * in_width, out_plane = w.out_size[1] * out_width
+    cdef Py_ssize_t plane, h, oh, ow
+    cdef floating* row
+    padded_counts(w, count_include_pad, divisor_override, column_counts, row_counts)
+    memset(scratch, 0, p.height * p.width * sizeof(floating))
+    for plane in range(first, stop):
+        for h in range(p.copy_height):
+            memcpy(scratch + (h + p.top) * p.width + p.left, input + plane * in_plane + h * in_width,
+                   p.copy_width * sizeof(floating))
+        for oh in range(w.out_size[1]):
+            row = out + plane * out_plane + oh * out_width
+            avg_padded_row_sums(scratch, oh * w.stride[1] * p.width, p.width, w, row, out_width)
+            for ow in range(out_width):
+                row[ow] = row[ow] / (row_counts[oh] * column_counts[ow])
+
+
+cdef void avg_padded_backward_planes(const floating* grad_output, floating* grad_input,
+                                     const Window* w, Py_ssize_t first, Py_ssize_t stop,
+                                     bint count_include_pad,
+                                     Py_ssize_t divisor_override) noexcept nogil:
+    """Planes [first, stop): each output row's shares divided once, spread over the zeroed
+    scratch's rows in ascending output order, then the input's part copied out (zeros for
+    the rows and columns no window covers)."""
+    cdef floating scratch[PADDED_PLANE_ELEMENTS]
+    cdef floating column_counts[PADDED_PLANE_WIDTH]
+    cdef floating row_counts[PADDED_PLANE_HEIGHT]
+    cdef floating shares[PADDED_PLANE_WIDTH]
+    cdef PaddedPlane p = padded_plane(w)
+    cdef Py_ssize_t in_width = w.in_size[2], out_width = w.out_size[2]
+    cdef Py_ssize_t in_plane = w.in_size[1] * in_width, out_plane = w.out_size[1] * out_width
+    cdef Py_ssize_t plane, h, oh, ow, kh
+    cdef const floating* gradient_row
+    cdef floating* grad_row
+    padded_counts(w, count_include_pad, divisor_override, column_counts, row_counts)
+    for plane in range(first, stop):
+        memset(scratch, 0, p.height * p.width * sizeof(floating))
+        for oh in range(w.out_size[1]):
+            gradient_row = grad_output + plane * out_plane + oh * out_width
+            for ow in range(out_width):
+                shares[ow] = gradient_row[ow] / (row_counts[oh] * column_counts[ow])
+            for kh in range(w.kernel[1]):
+                avg_spread_shapes(shares, scratch + (oh * w.stride[1] + kh) * p.width, 0,
+                                  w.stride[2], w.kernel[2], 1, 0, out_width, False)
+        for h in range(w.in_size[1]):
+            grad_row = grad_input + plane * in_plane + h * in_width
+            if h < p.copy_height:
+                memcpy(grad_row, scratch + (h + p.top) * p.width + p.left,
+                       p.copy_width * sizeof(floating))
+                memset(grad_row + p.copy_width, 0, (in_width - p.copy_width) * sizeof(floating))
+            else:
+                memset(grad_row, 0, in_width * sizeof(floating))
+
+
+cdef inline Py_ssize_t padded_plane_block(Py_ssize_t n_planes, int n_threads) noexcept nogil:
+    """Planes per parallel task: up to PADDED_PLANE_BLOCK, at least 4 tasks per thread."""
+    return max(1, min(<Py_ssize_t>PADDED_PLANE_BLOCK, n_planes // (4 * n_threads)))
+
+
+cdef void avg_padded_forward(const floating* input, floating* out, const Window* w,
+                             Py_ssize_t n_planes, bint count_include_pad,
+                             Py_ssize_t divisor_override, int n_threads) noexcept nogil:
+    cdef Py_ssize_t block_size = padded_plane_block(n_planes, n_threads), block
+    for block in prange((n_planes + block_size - 1) // block_size, schedule="static",
+                        num_threads=n_threads):
+        avg_padded_forward_planes(input, out, w, block * block_size,
+                                  min(block * block_size + block_size, n_planes),
+                                  count_include_pad, divisor_override)
+
+
+cdef void avg_padded_backward(const floating* grad_output, floating* grad_input,
+                              const Window* w, Py_ssize_t n_planes, bint count_include_pad,
+                              Py_ssize_t divisor_override, int n_threads) noexcept nogil:
+    cdef Py_ssize_t block_size = padded_plane_block(n_planes, n_threads), block
+    for block in prange((n_planes + block_size - 1) // block_size, schedule="static",
+                        num_threads=n_threads):
+        avg_padded_backward_planes(grad_output, grad_input, w, block * block_size,
+                                   min(block * block_size + block_size, n_planes),
+                                   count_include_pad, divisor_override)
+
+
+# For the tests, which pick planes just inside and just outside the scratch.
+PADDED_PLANE_LIMITS = {"elements": PADDED_PLANE_ELEMENTS, "width": PADDED_PLANE_WIDTH}
