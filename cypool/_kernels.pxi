@@ -507,6 +507,33 @@ cdef void max_phase_pass(const max_value_t* next_row, max_value_t* next_phases,
                              False)
 
 
+cdef inline void store_phase_chunk(const max_value_t* plane, max_value_t* values,
+                                   index_t* indices, const Window* w, const max_value_t* best,
+                                   const int32_t* where, Py_ssize_t first, Py_ssize_t outputs,
+                                   Py_ssize_t code_origin, max_value_t lowest,
+                                   Py_ssize_t d_first, Py_ssize_t d_stop, Py_ssize_t h_first,
+                                   Py_ssize_t h_stop, Py_ssize_t d_start,
+                                   Py_ssize_t h_start) noexcept nogil:
+    """A chunk's maxima into output columns [first, first + outputs) and, unless `indices`
+    is NULL, its argmax codes as plane positions (code_origin + code); then redo the border
+    windows whose maximum is the padding's value (see above)."""
+    cdef Py_ssize_t j, ow
+    memcpy(values + first, best, outputs * sizeof(max_value_t))
+    if indices == NULL:
+        return
+    for j in range(outputs):
+        indices[first + j] = <index_t>(code_origin + where[j])
+    ow = first
+    while ow < first + outputs:
+        if w.interior_first <= ow < w.interior_stop:
+            ow = w.interior_stop
+            continue
+        if best[ow - first] == lowest:
+            max_point(plane, values, indices, w, d_first, d_stop, h_first, h_stop, d_start,
+                      h_start, ow)
+        ow = ow + 1
+
+
 cdef inline void max_row_phases(const max_value_t* plane, max_value_t* values, index_t* indices,
                                 const Window* w, Py_ssize_t od, Py_ssize_t oh) noexcept nogil:
     """Output row (od, oh) of one plane; `indices` may be NULL (values only)."""
@@ -522,7 +549,7 @@ cdef inline void max_row_phases(const max_value_t* plane, max_value_t* values, i
     cdef Py_ssize_t d_start = od * w.stride[0] - w.padding[0]
     cdef Py_ssize_t h_start = oh * w.stride[1] - w.padding[1]
     cdef Py_ssize_t d_first, d_stop, h_first, h_stop, origin, rows, heights, row
-    cdef Py_ssize_t first = 0, outputs, count, start, phase_length, j, ow, next_offset
+    cdef Py_ssize_t first = 0, outputs, count, start, phase_length, next_offset
     cdef max_value_t lowest = lowest_value(plane[0])
     cdef max_value_t* current
     cdef int32_t offset
@@ -549,20 +576,9 @@ cdef inline void max_row_phases(const max_value_t* plane, max_value_t* values, i
                            phases + ((row + 1) % 2) * PHASE_CAPACITY, current, w, start,
                            phase_length, lowest, best, where if indices != NULL else NULL,
                            count, offset, row == 0)
-        memcpy(values + first, best, outputs * sizeof(max_value_t))
-        if indices != NULL:
-            for j in range(outputs):
-                indices[first + j] = <index_t>(origin + start + where[j])
-            # Border windows whose maximum is the padding's value (see above).
-            ow = first
-            while ow < first + outputs:
-                if w.interior_first <= ow < w.interior_stop:
-                    ow = w.interior_stop
-                    continue
-                if best[ow - first] == lowest:
-                    max_point(plane, values, indices, w, d_first, d_stop, h_first, h_stop,
-                              d_start, h_start, ow)
-                ow = ow + 1
+        store_phase_chunk(plane, values, indices, w, best, where, first, outputs,
+                          origin + start, lowest, d_first, d_stop, h_first, h_stop, d_start,
+                          h_start)
         first = first + outputs
 
 
@@ -704,6 +720,9 @@ cdef void max_pool_rows(const max_value_t* input, max_value_t* values, index_t* 
     cdef Py_ssize_t block, row, stop, plane, od, oh
     # One parallel loop per row path: sharing one outlined OpenMP function made the strided
     # path's rows 3-8% slower.
+    if takes_phase_planes(w, sizeof(max_value_t), n_planes, n_threads):
+        max_phase_planes_parallel(input, values, indices, w, n_planes, n_threads)
+        return
     if takes_phase_path(w, sizeof(max_value_t)):
         for block in prange((n_rows + ROW_BLOCK - 1) // ROW_BLOCK, schedule="static",
                             num_threads=n_threads):

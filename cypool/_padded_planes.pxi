@@ -1,4 +1,6 @@
-# Average pooling, forward and backward, of small 2-d planes through a zero-padded scratch plane.
+# Small 2-d planes through a scratch plane on each thread's stack: average pooling, forward and
+# backward, through a zero-padded copy, and the max forward's phase path with each input row
+# split once (below).
 #
 # On rows of 7 to 64 columns the row paths spend most of their time per row, not per element:
 # windows clipped by the padding or by a ceil-mode overhang take scalar code (avg_point,
@@ -184,5 +186,76 @@ cdef void avg_padded_backward(const floating* grad_output, floating* grad_input,
                                    count_include_pad, divisor_override)
 
 
+# The max forward's phase path (3-tap windows of stride 1 or 2 along the row) splits each input
+# row under a chunk's windows into phases for every output row that reads it: 1.5 times per
+# row for stride 2, 3 times for stride 1, and on rows of 14 to 56 outputs the split's set-up
+# and remainders cost as much as its copy. A plane whose phases fit the scratch (and whose
+# output rows fit one chunk) is split once, row by row, and every output row then merges its
+# valid rows' phases from the scratch: the same passes in the same order, so the same values
+# and indices.
+
+cdef bint takes_phase_planes(const Window* w, Py_ssize_t item_size, Py_ssize_t n_planes,
+                             int n_threads) noexcept nogil:
+    """Whether these max-pooling planes take the phase path with each row split once."""
+    cdef Py_ssize_t lanes = CYPOOL_VECTOR_BYTES // item_size
+    cdef Py_ssize_t count = (w.out_size[2] + lanes - 1) // lanes * lanes
+    cdef Py_ssize_t row_elements = w.stride[2] * (count + (w.kernel[2] - 1) // w.stride[2])
+    return (takes_phase_path(w, item_size) and w.in_size[0] == 1 and w.kernel[0] == 1
+            and w.out_size[2] <= PHASE_CHUNK and w.in_size[1] * row_elements <= PADDED_PLANE_ELEMENTS
+            and n_planes >= 4 * n_threads)
+
+
+cdef void max_phase_planes(const max_value_t* input, max_value_t* values, index_t* indices,
+                           const Window* w, Py_ssize_t first, Py_ssize_t stop) noexcept nogil:
+    """Planes [first, stop) of the phase path with each row split once; `indices` may be NULL
+    (values only)."""
+    cdef max_value_t scratch[PADDED_PLANE_ELEMENTS]
+    cdef max_value_t best[PHASE_CHUNK]
+    cdef int32_t where[PHASE_CHUNK]
+    cdef Py_ssize_t width = w.in_size[2], stride = w.stride[2], out_width = w.out_size[2]
+    cdef Py_ssize_t lanes = CYPOOL_VECTOR_BYTES // sizeof(max_value_t)
+    cdef Py_ssize_t count = (out_width + lanes - 1) // lanes * lanes
+    cdef Py_ssize_t phase_length = count + (w.kernel[2] - 1) // stride
+    cdef Py_ssize_t row_elements = stride * phase_length, start = -w.padding[2]
+    cdef Py_ssize_t in_plane = w.in_size[1] * width, out_plane = w.out_size[1] * out_width
+    cdef Py_ssize_t plane, h, oh, r, h_start, h_first, h_stop, row
+    cdef const max_value_t* source
+    cdef max_value_t lowest
+    cdef max_value_t* plane_values
+    cdef index_t* plane_indices
+    for plane in range(first, stop):
+        source = input + plane * in_plane
+        lowest = lowest_value(source[0])
+        for h in range(w.in_size[1]):
+            split_row(source + h * width, width, start, stride, phase_length, lowest,
+                      scratch + h * row_elements)
+        plane_values = values + plane * out_plane
+        plane_indices = (indices + plane * out_plane) if indices != NULL else NULL
+        for oh in range(w.out_size[1]):
+            h_start = oh * w.stride[1] - w.padding[1]
+            valid_taps(h_start, w.in_size[1], w.kernel[1], w.dilation[1], &h_first, &h_stop)
+            for r in range(h_first, h_stop):
+                row = h_start + r * w.dilation[1]
+                max_phase_pass(NULL, NULL, scratch + row * row_elements, w, start,
+                               phase_length, lowest, best,
+                               where if indices != NULL else NULL, count,
+                               <int32_t>(row * width), r == h_first)
+            store_phase_chunk(source, plane_values + oh * out_width,
+                              (plane_indices + oh * out_width) if indices != NULL else NULL,
+                              w, best, where, 0, out_width, start, lowest, 0, 1, h_first,
+                              h_stop, 0, h_start)
+
+
+cdef void max_phase_planes_parallel(const max_value_t* input, max_value_t* values,
+                                    index_t* indices, const Window* w, Py_ssize_t n_planes,
+                                    int n_threads) noexcept nogil:
+    cdef Py_ssize_t block_size = padded_plane_block(n_planes, n_threads), block
+    for block in prange((n_planes + block_size - 1) // block_size, schedule="static",
+                        num_threads=n_threads):
+        max_phase_planes(input, values, indices, w, block * block_size,
+                         min(block * block_size + block_size, n_planes))
+
+
 # For the tests, which pick planes just inside and just outside the scratch.
-PADDED_PLANE_LIMITS = {"elements": PADDED_PLANE_ELEMENTS, "width": PADDED_PLANE_WIDTH}
+PADDED_PLANE_LIMITS = {"elements": PADDED_PLANE_ELEMENTS, "width": PADDED_PLANE_WIDTH,
+                       "phase_chunk": PHASE_CHUNK}

@@ -367,6 +367,57 @@ def test_three_tap_windows_whose_maximum_is_the_lowest_value(n_dims, dtype, stri
                           expected[0])
 
 
+FLOATS = (np.float32, np.float64)
+FOUR_BYTES_AND_UP = FLOATS + (np.int32, np.int64, np.uint32)  # the dtypes of the phase path
+
+
+def phase_plane_sizes(stride):
+    """(height, width) of planes around the limits of the max forward's split-once phase
+    planes: output rows of one chunk and of just more, and heights whose split rows just fit
+    the scratch and just do not, for vectors of 4, 8 and 16 lanes (3-wide windows of
+    `stride`, padding 1)."""
+    limits = kernels.PADDED_PLANE_LIMITS
+    chunk, elements = limits["phase_chunk"], limits["elements"]
+    widest = chunk * stride + 2 - stride  # chunk outputs with padding 1
+    sizes = [(3, 3), (5, 4), (14, 14), (4, widest), (4, widest + 1), (4, widest + stride)]
+    for lanes in (4, 8, 16):
+        count = -(-22 // lanes) * lanes  # 43 columns: 22 outputs of stride 2, 43 of 1
+        if stride == 1:
+            count = -(-43 // lanes) * lanes
+        height = elements // (stride * (count + 2 // stride))
+        sizes += [(height, 43), (height + 1, 43)]
+    return sizes
+
+
+@pytest.mark.parametrize("dtype, mode", [(dtype, mode) for dtype in FOUR_BYTES_AND_UP
+                                         for mode in ("ties", "special", "lowest")
+                                         if mode != "special" or dtype in FLOATS])
+@pytest.mark.parametrize("stride", [1, 2, (2, 1), (3, 2)])
+def test_small_planes_split_once(dtype, mode, stride):
+    """The max forward's phase path (3-wide windows of stride 1 or 2 along the row) on planes
+    whose rows are split once into the kernels' scratch, and on planes just too wide or too
+    big for it: the reference's values and indices with and without indices, border and
+    ceil-mode windows, dilated rows, windows whose real taps are all the lowest value, 1 and
+    2 threads."""
+    column_stride = stride[1] if isinstance(stride, tuple) else stride
+    windows = [dict(padding=1), dict(padding=1, ceil_mode=True), dict(padding=0),
+               dict(padding=1, dilation=(2, 1)), dict(padding=0, ceil_mode=True)]
+    for trial, size in enumerate(phase_plane_sizes(column_stride)):
+        shape = (3, 3) + size
+        window = dict(kernel_size=3, stride=stride, **windows[trial % len(windows)])
+        if size[0] < 2 * window.get("dilation", (1, 1))[0] + 1:
+            continue
+        x = (_mostly_lowest(shape, dtype, seed=trial) if mode == "lowest"
+             else make_values(shape, dtype, mode, seed=trial))
+        expected = ref("max_pool", 2)(x, **window, return_indices=True)
+        n_threads = 1 + trial % 2
+        values, indices = api("max_pool", 2)(x, **window, return_indices=True,
+                                             n_threads=n_threads)
+        assert_same_array(values, expected[0])
+        assert_same_array(indices, expected[1])
+        assert_same_array(api("max_pool", 2)(x, **window, n_threads=n_threads), expected[0])
+
+
 @pytest.mark.parametrize("function", ["max_pool2d", "avg_pool2d"])
 @pytest.mark.parametrize("layout", LAYOUTS)
 @pytest.mark.parametrize("readonly", [False, True])
