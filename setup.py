@@ -1,9 +1,10 @@
 """Build cypool's Cython kernels, once per instruction-set level, with OpenMP when available.
 
-The kernel source is one file, ``cypool/_kernels.pxi``. Each ``cypool/_kernels_<level>.pyx``
-includes it and becomes its own extension module compiled with that level's flags; at import the
-package picks the best level the CPU supports (``cypool/_backend.py``). Without ``-march=native``
-the default wheel runs on every CPU of its architecture.
+The kernel source is ``cypool/_kernels.pxi`` and the ``cypool/_*.pxi`` files that build on it.
+Each ``cypool/_kernels_<level>.pyx`` includes them and becomes its own extension module compiled
+with that level's flags; at import the package picks the best level the CPU supports
+(``cypool/_backend.py``). Without ``-march=native`` the default wheel runs on every CPU of its
+architecture.
 
 Environment switches (all optional):
 

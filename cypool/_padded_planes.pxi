@@ -20,10 +20,9 @@ cdef enum:
     # Scratch elements per plane (16 KiB of float32, 32 KiB of float64: on each thread's stack,
     # and in the L1 cache with the plane being pooled).
     PADDED_PLANE_ELEMENTS = 4096
-    # Widest scratch row (output rows have at most as many columns), and the most rows a
-    # scratch plane can have (windows are at least 2 columns wide).
+    # Widest scratch row (output rows have at most as many columns: per-column counts and
+    # shares live in arrays of this size).
     PADDED_PLANE_WIDTH = 256
-    PADDED_PLANE_HEIGHT = PADDED_PLANE_ELEMENTS // 2
     # Planes per parallel task, at most (the counts are computed, and the forward's scratch
     # zeroed, once per task).
     PADDED_PLANE_BLOCK = 8
@@ -68,20 +67,23 @@ cdef PaddedPlane padded_plane(const Window* w) noexcept nogil:
     return p
 
 
-cdef inline void padded_counts(const Window* w, bint count_include_pad,
-                               Py_ssize_t divisor_override, floating* column_counts,
-                               floating* row_counts) noexcept nogil:
-    """Each output column's and row's window count (axis_count); with divisor_override, the
-    rows hold it and the columns 1."""
-    cdef Py_ssize_t ow, oh
+cdef inline void column_counts_of(const Window* w, bint count_include_pad,
+                                  Py_ssize_t divisor_override,
+                                  floating* column_counts) noexcept nogil:
+    """Each output column's window count (axis_count); 1 with divisor_override."""
+    cdef Py_ssize_t ow
     for ow in range(w.out_size[2]):
         column_counts[ow] = <floating>(1 if divisor_override > 0 else
                                        axis_count(ow * w.stride[2] - w.padding[2], w.in_size[2],
                                                   w.kernel[2], w.padding[2], count_include_pad))
-    for oh in range(w.out_size[1]):
-        row_counts[oh] = <floating>(divisor_override if divisor_override > 0 else
-                                    axis_count(oh * w.stride[1] - w.padding[1], w.in_size[1],
-                                               w.kernel[1], w.padding[1], count_include_pad))
+
+
+cdef inline Py_ssize_t row_count_of(const Window* w, Py_ssize_t oh, bint count_include_pad,
+                                    Py_ssize_t divisor_override) noexcept nogil:
+    """Output row oh's window count (axis_count), or divisor_override."""
+    return (divisor_override if divisor_override > 0 else
+            axis_count(oh * w.stride[1] - w.padding[1], w.in_size[1], w.kernel[1], w.padding[1],
+                       count_include_pad))
 
 
 cdef inline void avg_padded_row_sums(const floating* scratch, Py_ssize_t offset,
@@ -103,23 +105,24 @@ cdef void avg_padded_forward_planes(const floating* input, floating* out, const 
     plane to the next, then every output row in one vector pass and one division pass."""
     cdef floating scratch[PADDED_PLANE_ELEMENTS]
     cdef floating column_counts[PADDED_PLANE_WIDTH]
-    cdef floating row_counts[PADDED_PLANE_HEIGHT]
     cdef PaddedPlane p = padded_plane(w)
     cdef Py_ssize_t in_width = w.in_size[2], out_width = w.out_size[2]
     cdef Py_ssize_t in_plane = w.in_size[1] * in_width, out_plane = w.out_size[1] * out_width
     cdef Py_ssize_t plane, h, oh, ow
     cdef floating* row
-    padded_counts(w, count_include_pad, divisor_override, column_counts, row_counts)
+    cdef floating row_count
+    column_counts_of(w, count_include_pad, divisor_override, column_counts)
     memset(scratch, 0, p.height * p.width * sizeof(floating))
     for plane in range(first, stop):
         for h in range(p.copy_height):
-            memcpy(scratch + (h + p.top) * p.width + p.left, input + plane * in_plane + h * in_width,
-                   p.copy_width * sizeof(floating))
+            memcpy(scratch + (h + p.top) * p.width + p.left,
+                   input + plane * in_plane + h * in_width, p.copy_width * sizeof(floating))
         for oh in range(w.out_size[1]):
             row = out + plane * out_plane + oh * out_width
             avg_padded_row_sums(scratch, oh * w.stride[1] * p.width, p.width, w, row, out_width)
+            row_count = <floating>row_count_of(w, oh, count_include_pad, divisor_override)
             for ow in range(out_width):
-                row[ow] = row[ow] / (row_counts[oh] * column_counts[ow])
+                row[ow] = row[ow] / (row_count * column_counts[ow])
 
 
 cdef void avg_padded_backward_planes(const floating* grad_output, floating* grad_input,
@@ -131,7 +134,6 @@ cdef void avg_padded_backward_planes(const floating* grad_output, floating* grad
     the rows and columns no window covers)."""
     cdef floating scratch[PADDED_PLANE_ELEMENTS]
     cdef floating column_counts[PADDED_PLANE_WIDTH]
-    cdef floating row_counts[PADDED_PLANE_HEIGHT]
     cdef floating shares[PADDED_PLANE_WIDTH]
     cdef PaddedPlane p = padded_plane(w)
     cdef Py_ssize_t in_width = w.in_size[2], out_width = w.out_size[2]
@@ -139,13 +141,15 @@ cdef void avg_padded_backward_planes(const floating* grad_output, floating* grad
     cdef Py_ssize_t plane, h, oh, ow, kh
     cdef const floating* gradient_row
     cdef floating* grad_row
-    padded_counts(w, count_include_pad, divisor_override, column_counts, row_counts)
+    cdef floating row_count
+    column_counts_of(w, count_include_pad, divisor_override, column_counts)
     for plane in range(first, stop):
         memset(scratch, 0, p.height * p.width * sizeof(floating))
         for oh in range(w.out_size[1]):
             gradient_row = grad_output + plane * out_plane + oh * out_width
+            row_count = <floating>row_count_of(w, oh, count_include_pad, divisor_override)
             for ow in range(out_width):
-                shares[ow] = gradient_row[ow] / (row_counts[oh] * column_counts[ow])
+                shares[ow] = gradient_row[ow] / (row_count * column_counts[ow])
             for kh in range(w.kernel[1]):
                 avg_spread_shapes(shares, scratch + (oh * w.stride[1] + kh) * p.width, 0,
                                   w.stride[2], w.kernel[2], 1, 0, out_width, False)
@@ -201,7 +205,8 @@ cdef bint takes_phase_planes(const Window* w, Py_ssize_t item_size, Py_ssize_t n
     cdef Py_ssize_t count = (w.out_size[2] + lanes - 1) // lanes * lanes
     cdef Py_ssize_t row_elements = w.stride[2] * (count + (w.kernel[2] - 1) // w.stride[2])
     return (takes_phase_path(w, item_size) and w.in_size[0] == 1 and w.kernel[0] == 1
-            and w.out_size[2] <= PHASE_CHUNK and w.in_size[1] * row_elements <= PADDED_PLANE_ELEMENTS
+            and w.out_size[2] <= PHASE_CHUNK
+            and w.in_size[1] * row_elements <= PADDED_PLANE_ELEMENTS
             and n_planes >= 4 * n_threads)
 
 
