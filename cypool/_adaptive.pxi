@@ -832,6 +832,109 @@ cdef inline void cascade_block_sum_lanes(const floating* rows, Py_ssize_t count,
         cascade_block_sum(rows, count, SUM_ILP * lanes, acc)
 
 
+cdef inline void finish_partials(floating* partials, const floating* x, Py_ssize_t n,
+                                 Py_ssize_t lanes, floating* lane_sums, Py_ssize_t lane_stride,
+                                 floating* tail) noexcept nogil:
+    """row_sum, from the SUM_ILP partial sums of the ilp rows (vectors of `lanes` values in
+    `partials`): the leftover vectors into the first partial, then the partials in order;
+    the lane sums out, and the sum from +0 of the scalar tail."""
+    cdef Py_ssize_t vectors = n // lanes, i, k
+    cdef floating total = 0
+    for i in range(vectors // SUM_ILP * SUM_ILP, vectors):
+        for k in range(lanes):
+            partials[k] = partials[k] + x[i * lanes + k]
+    for k in range(lanes):
+        partials[k] = ((partials[k] + partials[lanes + k]) + partials[2 * lanes + k]) \
+            + partials[3 * lanes + k]
+    for k in range(lanes):
+        lane_sums[k * lane_stride] = partials[k]
+    for i in range(vectors * lanes, n):
+        total = total + x[i]
+    tail[0] = total
+
+
+cdef extern from *:
+    """
+    /* unblocked_plane_partials for PyTorch's AVX2 widths, with the SUM_ILP (4) partial sums
+       in vector variables, which stay in registers (in Cython the compiler kept the partials
+       in memory, zeroed them with a memset and added them lane by lane). Elements are read
+       with memcpy: unaligned, and without aliasing assumptions. Other compilers get the same
+       arithmetic on arrays. */
+    #if defined(__GNUC__) || defined(__clang__)
+    #define CYPOOL_PARTIALS_DEFINE(NAME, T, LANES)                                          \
+    typedef T NAME##_vector __attribute__((vector_size(LANES * sizeof(T))));                \
+    static void NAME(const T* x, Py_ssize_t n, T* lane_sums, Py_ssize_t lane_stride,        \
+                     T* tail) {                                                             \
+        NAME##_vector p0 = {0}, p1 = {0}, p2 = {0}, p3 = {0}, v;                            \
+        Py_ssize_t vectors = n / LANES, i;                                                  \
+        int k;                                                                              \
+        T total = 0;                                                                        \
+        for (i = 0; i < vectors / 4; i++) {                                                 \
+            const T* row = x + i * 4 * LANES;                                               \
+            memcpy(&v, row, sizeof v); p0 += v;                                             \
+            memcpy(&v, row + LANES, sizeof v); p1 += v;                                     \
+            memcpy(&v, row + 2 * LANES, sizeof v); p2 += v;                                 \
+            memcpy(&v, row + 3 * LANES, sizeof v); p3 += v;                                 \
+        }                                                                                   \
+        for (i = vectors / 4 * 4; i < vectors; i++) {                                       \
+            memcpy(&v, x + i * LANES, sizeof v); p0 += v;                                   \
+        }                                                                                   \
+        p0 = ((p0 + p1) + p2) + p3;                                                         \
+        for (k = 0; k < LANES; k++) lane_sums[k * lane_stride] = p0[k];                     \
+        for (i = vectors * LANES; i < n; i++) total += x[i];                                \
+        *tail = total;                                                                      \
+    }
+    #else
+    #define CYPOOL_PARTIALS_DEFINE(NAME, T, LANES)                                          \
+    static void NAME(const T* x, Py_ssize_t n, T* lane_sums, Py_ssize_t lane_stride,        \
+                     T* tail) {                                                             \
+        T p[4][LANES] = {{0}};                                                              \
+        Py_ssize_t vectors = n / LANES, i;                                                  \
+        int j, k;                                                                           \
+        T total = 0;                                                                        \
+        for (i = 0; i < vectors / 4; i++)                                                   \
+            for (j = 0; j < 4; j++)                                                         \
+                for (k = 0; k < LANES; k++) p[j][k] += x[(i * 4 + j) * LANES + k];          \
+        for (i = vectors / 4 * 4; i < vectors; i++)                                         \
+            for (k = 0; k < LANES; k++) p[0][k] += x[i * LANES + k];                        \
+        for (k = 0; k < LANES; k++)                                                         \
+            lane_sums[k * lane_stride] = ((p[0][k] + p[1][k]) + p[2][k]) + p[3][k];         \
+        for (i = vectors * LANES; i < n; i++) total += x[i];                                \
+        *tail = total;                                                                      \
+    }
+    #endif
+    CYPOOL_PARTIALS_DEFINE(cypool_partials_float8, float, 8)
+    CYPOOL_PARTIALS_DEFINE(cypool_partials_double4, double, 4)
+    """
+    void cypool_partials_float8(const float* x, Py_ssize_t n, float* lane_sums,
+                                Py_ssize_t lane_stride, float* tail) noexcept nogil
+    void cypool_partials_double4(const double* x, Py_ssize_t n, double* lane_sums,
+                                 Py_ssize_t lane_stride, double* tail) noexcept nogil
+
+
+cdef inline void unblocked_plane_partials(const floating* x, Py_ssize_t n, Py_ssize_t lanes,
+                                          floating* lane_sums, Py_ssize_t lane_stride,
+                                          floating* tail) noexcept nogil:
+    """torch_plane_partials of a plane without level-0 blocks (fewer than level_step ilp
+    rows: planes under 512 float32 or 256 float64 values, such as 7x7 and 14x14): the ilp
+    rows summed straight into the SUM_ILP partials (from +0, which gives what level 0's first
+    row, +0 + x, does), then row_sum. PyTorch's vector widths in C (above); others (single
+    lanes: planes shorter than a vector) here."""
+    cdef floating partials[SUM_MAX_ROW]
+    cdef Py_ssize_t row_size = SUM_ILP * lanes, i, k
+    if floating is float and lanes == 8:
+        cypool_partials_float8(x, n, lane_sums, lane_stride, tail)
+    elif floating is double and lanes == 4:
+        cypool_partials_double4(x, n, lane_sums, lane_stride, tail)
+    else:
+        for k in range(row_size):
+            partials[k] = 0
+        for i in range(n // lanes // SUM_ILP):
+            for k in range(row_size):
+                partials[k] = partials[k] + x[i * row_size + k]
+        finish_partials(partials, x, n, lanes, lane_sums, lane_stride, tail)
+
+
 cdef inline void torch_plane_partials(const floating* x, Py_ssize_t n, Py_ssize_t lanes,
                                       const floating* block_sums, floating* lane_sums,
                                       Py_ssize_t lane_stride, floating* tail) noexcept nogil:
@@ -846,13 +949,15 @@ cdef inline void torch_plane_partials(const floating* x, Py_ssize_t n, Py_ssize_
     cdef floating level[SUM_LEVELS][SUM_MAX_ROW]
     cdef floating block[SUM_MAX_ROW]
     cdef const floating* block_sum
-    cdef Py_ssize_t b, i, j, k, position, count
+    cdef Py_ssize_t b, j, k, position, count
     cdef const floating* rows
-    cdef floating total, zero = 0
-    if s.blocks > 0:
-        for j in range(1, SUM_LEVELS):
-            for k in range(row_size):
-                level[j][k] = 0
+    cdef floating zero = 0
+    if s.blocks == 0:
+        unblocked_plane_partials(x, n, lanes, lane_sums, lane_stride, tail)
+        return
+    for j in range(1, SUM_LEVELS):
+        for k in range(row_size):
+            level[j][k] = 0
     for b in range(s.blocks):
         if block_sums != NULL:
             block_sum = block_sums + b * row_size
@@ -883,25 +988,10 @@ cdef inline void torch_plane_partials(const floating* x, Py_ssize_t n, Py_ssize_
     else:
         for k in range(row_size):
             level[0][k] = 0
-    # Without blocks the upper levels hold +0, and adding +0 changes no final result (it only
-    # turns a -0 into +0, and the total below starts from +0 anyway): skip it.
-    if s.blocks > 0:
-        for j in range(1, SUM_LEVELS):
-            for k in range(row_size):
-                level[0][k] = level[0][k] + level[j][k]
-    # row_sum: leftover vectors into the first partial, then the partials in order.
-    for i in range(s.ilp_rows * SUM_ILP, s.vectors):
-        for k in range(lanes):
-            level[0][k] = level[0][k] + x[i * lanes + k]
-    for j in range(1, SUM_ILP):
-        for k in range(lanes):
-            level[0][k] = level[0][k] + level[0][j * lanes + k]
-    for k in range(lanes):
-        lane_sums[k * lane_stride] = level[0][k]
-    total = 0
-    for i in range(s.vectors * lanes, n):
-        total = total + x[i]
-    tail[0] = total
+    for j in range(1, SUM_LEVELS):
+        for k in range(row_size):
+            level[0][k] = level[0][k] + level[j][k]
+    finish_partials(&level[0][0], x, n, lanes, lane_sums, lane_stride, tail)
 
 
 cdef inline floating torch_plane_sum_lanes(const floating* x, Py_ssize_t n, Py_ssize_t lanes,
