@@ -861,46 +861,46 @@ cdef extern from *:
        with memcpy: unaligned, and without aliasing assumptions. Other compilers get the same
        arithmetic on arrays. */
     #if defined(__GNUC__) || defined(__clang__)
-    #define CYPOOL_PARTIALS_DEFINE(NAME, T, LANES)                                          \
-    typedef T NAME##_vector __attribute__((vector_size(LANES * sizeof(T))));                \
-    static void NAME(const T* x, Py_ssize_t n, T* lane_sums, Py_ssize_t lane_stride,        \
-                     T* tail) {                                                             \
-        NAME##_vector p0 = {0}, p1 = {0}, p2 = {0}, p3 = {0}, v;                            \
-        Py_ssize_t vectors = n / LANES, i;                                                  \
-        int k;                                                                              \
-        T total = 0;                                                                        \
-        for (i = 0; i < vectors / 4; i++) {                                                 \
-            const T* row = x + i * 4 * LANES;                                               \
-            memcpy(&v, row, sizeof v); p0 += v;                                             \
-            memcpy(&v, row + LANES, sizeof v); p1 += v;                                     \
-            memcpy(&v, row + 2 * LANES, sizeof v); p2 += v;                                 \
-            memcpy(&v, row + 3 * LANES, sizeof v); p3 += v;                                 \
-        }                                                                                   \
-        for (i = vectors / 4 * 4; i < vectors; i++) {                                       \
-            memcpy(&v, x + i * LANES, sizeof v); p0 += v;                                   \
-        }                                                                                   \
-        p0 = ((p0 + p1) + p2) + p3;                                                         \
-        for (k = 0; k < LANES; k++) lane_sums[k * lane_stride] = p0[k];                     \
-        for (i = vectors * LANES; i < n; i++) total += x[i];                                \
-        *tail = total;                                                                      \
+    #define CYPOOL_PARTIALS_DEFINE(NAME, T, LANES)                                          \\
+    typedef T NAME##_vector __attribute__((vector_size(LANES * sizeof(T))));                \\
+    static void NAME(const T* x, Py_ssize_t n, T* lane_sums, Py_ssize_t lane_stride,        \\
+                     T* tail) {                                                             \\
+        NAME##_vector p0 = {0}, p1 = {0}, p2 = {0}, p3 = {0}, v;                            \\
+        Py_ssize_t vectors = n / LANES, i;                                                  \\
+        int k;                                                                              \\
+        T total = 0;                                                                        \\
+        for (i = 0; i < vectors / 4; i++) {                                                 \\
+            const T* row = x + i * 4 * LANES;                                               \\
+            memcpy(&v, row, sizeof v); p0 += v;                                             \\
+            memcpy(&v, row + LANES, sizeof v); p1 += v;                                     \\
+            memcpy(&v, row + 2 * LANES, sizeof v); p2 += v;                                 \\
+            memcpy(&v, row + 3 * LANES, sizeof v); p3 += v;                                 \\
+        }                                                                                   \\
+        for (i = vectors / 4 * 4; i < vectors; i++) {                                       \\
+            memcpy(&v, x + i * LANES, sizeof v); p0 += v;                                   \\
+        }                                                                                   \\
+        p0 = ((p0 + p1) + p2) + p3;                                                         \\
+        for (k = 0; k < LANES; k++) lane_sums[k * lane_stride] = p0[k];                     \\
+        for (i = vectors * LANES; i < n; i++) total += x[i];                                \\
+        *tail = total;                                                                      \\
     }
     #else
-    #define CYPOOL_PARTIALS_DEFINE(NAME, T, LANES)                                          \
-    static void NAME(const T* x, Py_ssize_t n, T* lane_sums, Py_ssize_t lane_stride,        \
-                     T* tail) {                                                             \
-        T p[4][LANES] = {{0}};                                                              \
-        Py_ssize_t vectors = n / LANES, i;                                                  \
-        int j, k;                                                                           \
-        T total = 0;                                                                        \
-        for (i = 0; i < vectors / 4; i++)                                                   \
-            for (j = 0; j < 4; j++)                                                         \
-                for (k = 0; k < LANES; k++) p[j][k] += x[(i * 4 + j) * LANES + k];          \
-        for (i = vectors / 4 * 4; i < vectors; i++)                                         \
-            for (k = 0; k < LANES; k++) p[0][k] += x[i * LANES + k];                        \
-        for (k = 0; k < LANES; k++)                                                         \
-            lane_sums[k * lane_stride] = ((p[0][k] + p[1][k]) + p[2][k]) + p[3][k];         \
-        for (i = vectors * LANES; i < n; i++) total += x[i];                                \
-        *tail = total;                                                                      \
+    #define CYPOOL_PARTIALS_DEFINE(NAME, T, LANES)                                          \\
+    static void NAME(const T* x, Py_ssize_t n, T* lane_sums, Py_ssize_t lane_stride,        \\
+                     T* tail) {                                                             \\
+        T p[4][LANES] = {{0}};                                                              \\
+        Py_ssize_t vectors = n / LANES, i;                                                  \\
+        int j, k;                                                                           \\
+        T total = 0;                                                                        \\
+        for (i = 0; i < vectors / 4; i++)                                                   \\
+            for (j = 0; j < 4; j++)                                                         \\
+                for (k = 0; k < LANES; k++) p[j][k] += x[(i * 4 + j) * LANES + k];          \\
+        for (i = vectors / 4 * 4; i < vectors; i++)                                         \\
+            for (k = 0; k < LANES; k++) p[0][k] += x[i * LANES + k];                        \\
+        for (k = 0; k < LANES; k++)                                                         \\
+            lane_sums[k * lane_stride] = ((p[0][k] + p[1][k]) + p[2][k]) + p[3][k];         \\
+        for (i = vectors * LANES; i < n; i++) total += x[i];                                \\
+        *tail = total;                                                                      \\
     }
     #endif
     CYPOOL_PARTIALS_DEFINE(cypool_partials_float8, float, 8)
