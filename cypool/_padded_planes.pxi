@@ -1,4 +1,4 @@
-# Small 2-d planes through a scratch plane on each thread's stack: average pooling, forward and
+# Small planes through a scratch plane on each thread's stack: 2-d average pooling, forward and
 # backward, through a zero-padded copy, and the max forward's phase path with each input row
 # split once (below).
 #
@@ -193,10 +193,10 @@ cdef void avg_padded_backward(const floating* grad_output, floating* grad_input,
 # The max forward's phase path (3-tap windows of stride 1 or 2 along the row) splits each input
 # row under a chunk's windows into phases for every output row that reads it: 1.5 times per
 # row for stride 2, 3 times for stride 1, and on rows of 14 to 56 outputs the split's set-up
-# and remainders cost as much as its copy. A plane whose phases fit the scratch (and whose
-# output rows fit one chunk) is split once, row by row, and every output row then merges its
-# valid rows' phases from the scratch: the same passes in the same order, so the same values
-# and indices.
+# and remainders cost as much as its copy. A 1-d or 2-d plane whose phases fit the scratch (and
+# whose output rows fit one chunk) is split once, row by row, and every output row then merges
+# its valid rows' phases from the scratch: the same passes in the same order, so the same
+# values and indices.
 
 cdef bint takes_phase_planes(const Window* w, Py_ssize_t item_size, Py_ssize_t n_planes,
                              int n_threads) noexcept nogil:

@@ -93,11 +93,14 @@ def test_avg_pool_forward_and_backward(n_dims, data):
 
 @pytest.mark.parametrize("n_dims", [2, 3])
 @pytest.mark.parametrize("cache_bytes", [None, 0])
-def test_avg_backward_shares_cache(n_dims, cache_bytes, monkeypatch):
+@pytest.mark.parametrize("channels", [20, 40])
+def test_avg_backward_shares_cache(n_dims, cache_bytes, channels, monkeypatch):
     # The average backward divides each output's gradient once, into a per-thread cache of
     # output rows (one slot per row that can cover an input row); with no room for that (0
     # bytes) every row shares one slot and is divided again where needed. Overlapping windows
-    # with borders, a ceil-mode overhang and each divisor rule, at 1 to 3 threads.
+    # with borders, a ceil-mode overhang and each divisor rule, at 1 to 3 threads; channels
+    # below and above the kernels' CHANNEL_BLOCK (spread through the row, or gathered per
+    # pixel when the cache holds every covering row).
     if cache_bytes is not None:
         monkeypatch.setattr(cypool._avg_pool, "_SHARES_CACHE_BYTES", cache_bytes)
     # (Planes of 3 rows: a thread's next image starts while the cache still holds every
@@ -105,7 +108,7 @@ def test_avg_backward_shares_cache(n_dims, cache_bytes, monkeypatch):
     rng = np.random.default_rng(n_dims)
     backward = api("avg_pool", n_dims, "_backward")
     for spatial in {2: [(13, 11), (3, 11)], 3: [(7, 9, 6), (3, 3, 6)]}[n_dims]:
-        x = channels_last(rng.standard_normal((3, 20) + spatial).astype(np.float32),
+        x = channels_last(rng.standard_normal((3, channels) + spatial).astype(np.float32),
                           n_dims)
         for kwargs in ({"kernel_size": 3, "stride": 2, "padding": 1, "ceil_mode": True},
                        {"kernel_size": 3, "stride": 1, "padding": 1, "count_include_pad": False},
@@ -192,6 +195,34 @@ def test_avg_backward_of_tiling_windows(spatial, kernel, dtype, divisor_override
         out = channels_last(np.full(shape, np.nan, dtype), n_dims)
         assert backward(grad, shape, **kwargs, out=out, n_threads=n_threads) is out
         assert_same_array(out, expected)
+
+
+@pytest.mark.parametrize("spatial, kernel, stride", [((12,), 3, 2), ((9, 12), 3, 2),
+                                                    ((7, 10), (3, 2), (2, 1)),
+                                                    ((5, 6, 7), 3, 2)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("channels", [32, 41])
+def test_avg_backward_gathers_each_pixel(spatial, kernel, stride, dtype, channels):
+    # Overlapping windows with at least CHANNEL_BLOCK channels: each input pixel sums its
+    # covering outputs' shares (rows, then columns, ascending) from +0 and is written once,
+    # with no zeroing pass. Pixels no window covers (the last column of 12 for 3-wide windows
+    # of stride 2; padding leaves none) must come out zeros in an `out` that starts as NaN;
+    # -0.0, overflowing and NaN shares as the reference's scatter gives them.
+    n_dims = len(spatial)
+    shape = (2, channels) + spatial
+    backward = api("avg_pool", n_dims, "_backward")
+    for kwargs in ({}, {"padding": 1, "ceil_mode": True},
+                   {"padding": 1, "count_include_pad": False}, {"divisor_override": 3}):
+        kwargs = dict(kernel_size=kernel, stride=stride, **kwargs)
+        values = api("avg_pool", n_dims)(channels_last(np.zeros(shape, dtype), n_dims),
+                                         **kwargs)
+        grad = channels_last(make_values(values.shape, dtype, "extremes", seed=channels),
+                             n_dims)
+        expected = ref("avg_pool", n_dims, "_backward")(grad, shape, **kwargs)
+        for n_threads in (1, 2, 3):
+            out = channels_last(np.full(shape, np.nan, dtype), n_dims)
+            assert backward(grad, shape, **kwargs, out=out, n_threads=n_threads) is out
+            assert_same_array(out, expected)
 
 
 @pytest.mark.parametrize("dtype", INTEGER_DTYPES)
