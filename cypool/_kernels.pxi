@@ -964,12 +964,14 @@ cdef inline void avg_window_row(const floating* plane, Py_ssize_t offset, Py_ssi
                            divisor, out, stop - lanes, lanes)
 
 
-cdef inline bint avg_window_shapes(const floating* plane, Py_ssize_t offset, const Window* w,
-                                   floating divisor, floating* out, Py_ssize_t first,
+cdef inline bint avg_window_shapes(const floating* plane, Py_ssize_t offset,
+                                   Py_ssize_t row_step, const Window* w, floating divisor,
+                                   floating* out, Py_ssize_t first,
                                    Py_ssize_t stop) noexcept nogil:
     """avg_window_row for the windows that dominate real networks (2x2 and 3x3 of stride 2,
-    3x3 of stride 1, and 2x2x2 of stride 2); False (nothing done) for any other window."""
-    cdef Py_ssize_t row_step = w.in_size[2], depth_step = w.in_size[1] * w.in_size[2]
+    3x3 of stride 1, and 2x2x2 of stride 2), over rows `row_step` apart (the input's width,
+    or a scratch plane's); False (nothing done) for any other window."""
+    cdef Py_ssize_t depth_step = w.in_size[1] * row_step
     if w.kernel[0] == 1 and w.kernel[1] == 2 and w.kernel[2] == 2 and w.stride[2] == 2:
         avg_window_row(plane, offset, row_step, 0, 2, 2, 2, 2, divisor, out, first, stop)
     elif w.kernel[0] == 1 and w.kernel[1] == 3 and w.kernel[2] == 3 and w.stride[2] == 2:
@@ -1014,8 +1016,8 @@ cdef inline void avg_row(const floating* plane, floating* out, const Window* w,
     interior_divisor = <floating>divisor
     if (d_first == 0 and d_stop == w.kernel[0] and h_first == 0 and h_stop == w.kernel[1]
             and avg_window_shapes(plane, plane_position(w, d_start, 0, h_start, 0, 0, 0)
-                                  - w.padding[2], w, interior_divisor, out, ow_first,
-                                  ow_stop)):
+                                  - w.padding[2], w.in_size[2], w, interior_divisor, out,
+                                  ow_first, ow_stop)):
         return  # a common window whose rows all lie in the input: one pass
     for kd in range(d_first, d_stop):
         for kh in range(h_first, h_stop):

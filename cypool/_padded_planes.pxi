@@ -43,17 +43,16 @@ cdef bint takes_padded_planes(const Window* w, Py_ssize_t n_planes, int n_thread
     small enough, and enough of them to share among the threads. Unless `any_window`, only
     when some window reaches past the input (padding, or a ceil-mode overhang): without one
     the forward's rows are all vectorised already and the copy would only add work."""
-    cdef Py_ssize_t height = (w.out_size[1] - 1) * w.stride[1] + w.kernel[1]
-    cdef Py_ssize_t width = (w.out_size[2] - 1) * w.stride[2] + w.kernel[2]
+    cdef PaddedPlane p = padded_plane(w)
     if not (w.in_size[0] == 1 and w.kernel[0] == 1 and w.kernel[1] == w.kernel[2]
             and ((w.kernel[2] == 2 and w.stride[2] == 2)
                  or (w.kernel[2] == 3 and w.stride[2] <= 2))):
         return False
-    if not (width <= PADDED_PLANE_WIDTH and height * width <= PADDED_PLANE_ELEMENTS
+    if not (p.width <= PADDED_PLANE_WIDTH and p.height * p.width <= PADDED_PLANE_ELEMENTS
             and n_planes >= 4 * n_threads):
         return False
-    return (any_window or w.padding[1] > 0 or w.padding[2] > 0
-            or height - w.padding[1] > w.in_size[1] or width - w.padding[2] > w.in_size[2])
+    return (any_window or p.top > 0 or p.left > 0
+            or p.height - p.top > w.in_size[1] or p.width - p.left > w.in_size[2])
 
 
 cdef PaddedPlane padded_plane(const Window* w) noexcept nogil:
@@ -86,18 +85,6 @@ cdef inline Py_ssize_t row_count_of(const Window* w, Py_ssize_t oh, bint count_i
                        count_include_pad))
 
 
-cdef inline void avg_padded_row_sums(const floating* scratch, Py_ssize_t offset,
-                                     Py_ssize_t row_step, const Window* w, floating* sums,
-                                     Py_ssize_t out_width) noexcept nogil:
-    """Window sums of one output row in the scratch (divisor 1: exact, and folded away)."""
-    if w.kernel[2] == 2:
-        avg_window_row(scratch, offset, row_step, 0, 2, 2, 2, 2, 1, sums, 0, out_width)
-    elif w.stride[2] == 2:
-        avg_window_row(scratch, offset, row_step, 0, 3, 3, 2, 3, 1, sums, 0, out_width)
-    else:
-        avg_window_row(scratch, offset, row_step, 0, 3, 3, 1, 3, 1, sums, 0, out_width)
-
-
 cdef void avg_padded_forward_planes(const floating* input, floating* out, const Window* w,
                                     Py_ssize_t first, Py_ssize_t stop, bint count_include_pad,
                                     Py_ssize_t divisor_override) noexcept nogil:
@@ -119,7 +106,9 @@ cdef void avg_padded_forward_planes(const floating* input, floating* out, const 
                    input + plane * in_plane + h * in_width, p.copy_width * sizeof(floating))
         for oh in range(w.out_size[1]):
             row = out + plane * out_plane + oh * out_width
-            avg_padded_row_sums(scratch, oh * w.stride[1] * p.width, p.width, w, row, out_width)
+            # Window sums (divisor 1: exact, and folded away), then the divisors.
+            avg_window_shapes(scratch, oh * w.stride[1] * p.width, p.width, w, 1, row, 0,
+                              out_width)
             row_count = <floating>row_count_of(w, oh, count_include_pad, divisor_override)
             for ow in range(out_width):
                 row[ow] = row[ow] / (row_count * column_counts[ow])
@@ -198,15 +187,21 @@ cdef void avg_padded_backward(const floating* grad_output, floating* grad_input,
 # its valid rows' phases from the scratch: the same passes in the same order, so the same
 # values and indices.
 
+cdef inline Py_ssize_t phase_row_count(const Window* w, Py_ssize_t item_size) noexcept nogil:
+    """Chunk columns of a split row: the output width rounded up to whole vectors (each phase
+    holds these and (kernel - 1) // stride more)."""
+    cdef Py_ssize_t lanes = CYPOOL_VECTOR_BYTES // item_size
+    return (w.out_size[2] + lanes - 1) // lanes * lanes
+
+
 cdef bint takes_phase_planes(const Window* w, Py_ssize_t item_size, Py_ssize_t n_planes,
                              int n_threads) noexcept nogil:
     """Whether these max-pooling planes take the phase path with each row split once."""
-    cdef Py_ssize_t lanes = CYPOOL_VECTOR_BYTES // item_size
-    cdef Py_ssize_t count = (w.out_size[2] + lanes - 1) // lanes * lanes
-    cdef Py_ssize_t row_elements = w.stride[2] * (count + (w.kernel[2] - 1) // w.stride[2])
+    cdef Py_ssize_t phase_length = (phase_row_count(w, item_size)
+                                    + (w.kernel[2] - 1) // w.stride[2])
     return (takes_phase_path(w, item_size) and w.in_size[0] == 1 and w.kernel[0] == 1
             and w.out_size[2] <= PHASE_CHUNK
-            and w.in_size[1] * row_elements <= PADDED_PLANE_ELEMENTS
+            and w.in_size[1] * w.stride[2] * phase_length <= PADDED_PLANE_ELEMENTS
             and n_planes >= 4 * n_threads)
 
 
@@ -218,8 +213,7 @@ cdef void max_phase_planes(const max_value_t* input, max_value_t* values, index_
     cdef max_value_t best[PHASE_CHUNK]
     cdef int32_t where[PHASE_CHUNK]
     cdef Py_ssize_t width = w.in_size[2], stride = w.stride[2], out_width = w.out_size[2]
-    cdef Py_ssize_t lanes = CYPOOL_VECTOR_BYTES // sizeof(max_value_t)
-    cdef Py_ssize_t count = (out_width + lanes - 1) // lanes * lanes
+    cdef Py_ssize_t count = phase_row_count(w, sizeof(max_value_t))
     cdef Py_ssize_t phase_length = count + (w.kernel[2] - 1) // stride
     cdef Py_ssize_t row_elements = stride * phase_length, start = -w.padding[2]
     cdef Py_ssize_t in_plane = w.in_size[1] * width, out_plane = w.out_size[1] * out_width
