@@ -429,9 +429,18 @@ def test_backward_of_tiling_windows(n_dims, channels, dtype, index_dtype):
             assert_same_array(backward(grad, where, x.shape, n_threads=n_threads), expected)
 
 
-def test_backward_of_tiling_windows_reports_indices_outside_the_plane():
+@pytest.mark.parametrize("bad_index", [
+    lambda index: 48,  # the plane has 6 x 8 = 48 elements
+    lambda index: -1,
+    # The one-pass loop compares indices as 32-bit offsets within their tiles: an int64
+    # index that wraps onto its own window in 32 bits must still be found outside the plane.
+    lambda index: index + 2**32,
+    lambda index: index - 2**32,
+    lambda index: index + 2**31,
+])
+def test_backward_of_tiling_windows_reports_indices_outside_the_plane(bad_index):
     x, grad, indices = tiled_case(2, 40, np.float32, np.int64, seed=3)
     indices = indices.copy(order="K")
-    indices[1, 39, 2, 3] = 48  # the plane has 6 x 8 = 48 elements
+    indices[1, 39, 2, 3] = bad_index(indices[1, 39, 2, 3])
     with pytest.raises(ValueError, match=r"indices must lie in \[0, 48\).*1 do not"):
         cypool.max_pool2d_backward(grad, indices, x.shape)
