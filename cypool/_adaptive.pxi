@@ -762,7 +762,7 @@ cdef enum:
     SUM_ILP = 4
     SUM_MAX_LANES = 8
     SUM_MAX_ROW = 32  # SUM_ILP * SUM_MAX_LANES
-    SUM_GROUP = 8     # planes whose final additions run together
+    SUM_GROUP = 8     # planes whose final additions run together (8 in the C group helpers)
 
 
 cdef inline Py_ssize_t ceil_log2(Py_ssize_t x) noexcept nogil:
@@ -859,15 +859,17 @@ cdef extern from *:
        in vector variables, which stay in registers (in Cython the compiler kept the partials
        in memory, zeroed them with a memset and added them lane by lane). Elements are read
        with memcpy: unaligned, and without aliasing assumptions. Other compilers get the same
-       arithmetic on arrays. */
+       arithmetic on arrays.
+       NAME##_group: the sums before the mean of SUM_GROUP (8) planes of n values, each the
+       tail from +0 and then its lanes in order, as torch_group_mean_lanes adds them; the
+       planes' lane vectors are transposed in registers (a vector per lane, planes in its
+       elements) instead of through memory, a store per lane and plane. */
     #if defined(__GNUC__) || defined(__clang__)
     #define CYPOOL_PARTIALS_DEFINE(NAME, T, LANES)                                          \\
     typedef T NAME##_vector __attribute__((vector_size(LANES * sizeof(T))));                \\
-    static void NAME(const T* x, Py_ssize_t n, T* lane_sums, Py_ssize_t lane_stride,        \\
-                     T* tail) {                                                             \\
+    static inline NAME##_vector NAME##_lanes(const T* x, Py_ssize_t n, T* tail) {          \\
         NAME##_vector p0 = {0}, p1 = {0}, p2 = {0}, p3 = {0}, v;                            \\
         Py_ssize_t vectors = n / LANES, i;                                                  \\
-        int k;                                                                              \\
         T total = 0;                                                                        \\
         for (i = 0; i < vectors / 4; i++) {                                                 \\
             const T* row = x + i * 4 * LANES;                                               \\
@@ -879,11 +881,19 @@ cdef extern from *:
         for (i = vectors / 4 * 4; i < vectors; i++) {                                       \\
             memcpy(&v, x + i * LANES, sizeof v); p0 += v;                                   \\
         }                                                                                   \\
-        p0 = ((p0 + p1) + p2) + p3;                                                         \\
-        for (k = 0; k < LANES; k++) lane_sums[k * lane_stride] = p0[k];                     \\
         for (i = vectors * LANES; i < n; i++) total += x[i];                                \\
         *tail = total;                                                                      \\
+        return ((p0 + p1) + p2) + p3;                                                       \\
+    }                                                                                       \\
+    static void NAME(const T* x, Py_ssize_t n, T* lane_sums, Py_ssize_t lane_stride,        \\
+                     T* tail) {                                                             \\
+        NAME##_vector lanes = NAME##_lanes(x, n, tail);                                     \\
+        int k;                                                                              \\
+        for (k = 0; k < LANES; k++) lane_sums[k * lane_stride] = lanes[k];                  \\
     }
+    typedef float cypool_group_float_vector __attribute__((vector_size(32)));
+    typedef double cypool_group_double_vector __attribute__((vector_size(32)));
+    #define CYPOOL_SHUFFLE __builtin_shufflevector
     #else
     #define CYPOOL_PARTIALS_DEFINE(NAME, T, LANES)                                          \\
     static void NAME(const T* x, Py_ssize_t n, T* lane_sums, Py_ssize_t lane_stride,        \\
@@ -901,15 +911,93 @@ cdef extern from *:
             lane_sums[k * lane_stride] = ((p[0][k] + p[1][k]) + p[2][k]) + p[3][k];         \\
         for (i = vectors * LANES; i < n; i++) total += x[i];                                \\
         *tail = total;                                                                      \\
+    }                                                                                       \\
+    static void NAME##_group(const T* x, Py_ssize_t n, T* totals) {                         \\
+        T lane_sums[LANES][8];                                                              \\
+        int k, p;                                                                           \\
+        for (p = 0; p < 8; p++) NAME(x + p * n, n, &lane_sums[0][p], 8, &totals[p]);        \\
+        for (k = 0; k < LANES; k++)                                                         \\
+            for (p = 0; p < 8; p++) totals[p] += lane_sums[k][p];                           \\
     }
     #endif
     CYPOOL_PARTIALS_DEFINE(cypool_partials_float8, float, 8)
     CYPOOL_PARTIALS_DEFINE(cypool_partials_double4, double, 4)
+
+    #if defined(__GNUC__) || defined(__clang__)
+    static void cypool_partials_float8_group(const float* x, Py_ssize_t n, float* totals) {
+        cypool_group_float_vector r0, r1, r2, r3, r4, r5, r6, r7, t0, t1, t2, t3, t4, t5, t6,
+            t7, s0, s1, s2, s3, s4, s5, s6, s7, total;
+        float tails[8];
+        r0 = cypool_partials_float8_lanes(x, n, &tails[0]);
+        r1 = cypool_partials_float8_lanes(x + n, n, &tails[1]);
+        r2 = cypool_partials_float8_lanes(x + 2 * n, n, &tails[2]);
+        r3 = cypool_partials_float8_lanes(x + 3 * n, n, &tails[3]);
+        r4 = cypool_partials_float8_lanes(x + 4 * n, n, &tails[4]);
+        r5 = cypool_partials_float8_lanes(x + 5 * n, n, &tails[5]);
+        r6 = cypool_partials_float8_lanes(x + 6 * n, n, &tails[6]);
+        r7 = cypool_partials_float8_lanes(x + 7 * n, n, &tails[7]);
+        /* 8x8 transpose: plane p's lane k ends in element p of vector k. */
+        t0 = CYPOOL_SHUFFLE(r0, r1, 0, 8, 1, 9, 4, 12, 5, 13);
+        t1 = CYPOOL_SHUFFLE(r0, r1, 2, 10, 3, 11, 6, 14, 7, 15);
+        t2 = CYPOOL_SHUFFLE(r2, r3, 0, 8, 1, 9, 4, 12, 5, 13);
+        t3 = CYPOOL_SHUFFLE(r2, r3, 2, 10, 3, 11, 6, 14, 7, 15);
+        t4 = CYPOOL_SHUFFLE(r4, r5, 0, 8, 1, 9, 4, 12, 5, 13);
+        t5 = CYPOOL_SHUFFLE(r4, r5, 2, 10, 3, 11, 6, 14, 7, 15);
+        t6 = CYPOOL_SHUFFLE(r6, r7, 0, 8, 1, 9, 4, 12, 5, 13);
+        t7 = CYPOOL_SHUFFLE(r6, r7, 2, 10, 3, 11, 6, 14, 7, 15);
+        s0 = CYPOOL_SHUFFLE(t0, t2, 0, 1, 8, 9, 4, 5, 12, 13);
+        s1 = CYPOOL_SHUFFLE(t0, t2, 2, 3, 10, 11, 6, 7, 14, 15);
+        s2 = CYPOOL_SHUFFLE(t1, t3, 0, 1, 8, 9, 4, 5, 12, 13);
+        s3 = CYPOOL_SHUFFLE(t1, t3, 2, 3, 10, 11, 6, 7, 14, 15);
+        s4 = CYPOOL_SHUFFLE(t4, t6, 0, 1, 8, 9, 4, 5, 12, 13);
+        s5 = CYPOOL_SHUFFLE(t4, t6, 2, 3, 10, 11, 6, 7, 14, 15);
+        s6 = CYPOOL_SHUFFLE(t5, t7, 0, 1, 8, 9, 4, 5, 12, 13);
+        s7 = CYPOOL_SHUFFLE(t5, t7, 2, 3, 10, 11, 6, 7, 14, 15);
+        memcpy(&total, tails, sizeof total);
+        total += CYPOOL_SHUFFLE(s0, s4, 0, 1, 2, 3, 8, 9, 10, 11);    /* lane 0 */
+        total += CYPOOL_SHUFFLE(s1, s5, 0, 1, 2, 3, 8, 9, 10, 11);    /* lane 1 */
+        total += CYPOOL_SHUFFLE(s2, s6, 0, 1, 2, 3, 8, 9, 10, 11);    /* lane 2 */
+        total += CYPOOL_SHUFFLE(s3, s7, 0, 1, 2, 3, 8, 9, 10, 11);    /* lane 3 */
+        total += CYPOOL_SHUFFLE(s0, s4, 4, 5, 6, 7, 12, 13, 14, 15);  /* lane 4 */
+        total += CYPOOL_SHUFFLE(s1, s5, 4, 5, 6, 7, 12, 13, 14, 15);  /* lane 5 */
+        total += CYPOOL_SHUFFLE(s2, s6, 4, 5, 6, 7, 12, 13, 14, 15);  /* lane 6 */
+        total += CYPOOL_SHUFFLE(s3, s7, 4, 5, 6, 7, 12, 13, 14, 15);  /* lane 7 */
+        memcpy(totals, &total, sizeof total);
+    }
+
+    static void cypool_partials_double4_group(const double* x, Py_ssize_t n, double* totals) {
+        /* Two 4x4 transposes: planes 0-3, then 4-7. */
+        cypool_group_double_vector r0, r1, r2, r3, t0, t1, t2, t3, total;
+        int half;
+        for (half = 0; half < 2; half++) {
+            const double* planes = x + 4 * half * n;
+            double* tails = totals + 4 * half;
+            r0 = cypool_partials_double4_lanes(planes, n, &tails[0]);
+            r1 = cypool_partials_double4_lanes(planes + n, n, &tails[1]);
+            r2 = cypool_partials_double4_lanes(planes + 2 * n, n, &tails[2]);
+            r3 = cypool_partials_double4_lanes(planes + 3 * n, n, &tails[3]);
+            t0 = CYPOOL_SHUFFLE(r0, r1, 0, 4, 2, 6);
+            t1 = CYPOOL_SHUFFLE(r0, r1, 1, 5, 3, 7);
+            t2 = CYPOOL_SHUFFLE(r2, r3, 0, 4, 2, 6);
+            t3 = CYPOOL_SHUFFLE(r2, r3, 1, 5, 3, 7);
+            memcpy(&total, tails, sizeof total);
+            total += CYPOOL_SHUFFLE(t0, t2, 0, 1, 4, 5);  /* lane 0 */
+            total += CYPOOL_SHUFFLE(t1, t3, 0, 1, 4, 5);  /* lane 1 */
+            total += CYPOOL_SHUFFLE(t0, t2, 2, 3, 6, 7);  /* lane 2 */
+            total += CYPOOL_SHUFFLE(t1, t3, 2, 3, 6, 7);  /* lane 3 */
+            memcpy(tails, &total, sizeof total);
+        }
+    }
+    #endif
     """
     void cypool_partials_float8(const float* x, Py_ssize_t n, float* lane_sums,
                                 Py_ssize_t lane_stride, float* tail) noexcept nogil
     void cypool_partials_double4(const double* x, Py_ssize_t n, double* lane_sums,
                                  Py_ssize_t lane_stride, double* tail) noexcept nogil
+    void cypool_partials_float8_group(const float* x, Py_ssize_t n,
+                                      float* totals) noexcept nogil
+    void cypool_partials_double4_group(const double* x, Py_ssize_t n,
+                                       double* totals) noexcept nogil
 
 
 cdef inline void unblocked_plane_partials(const floating* x, Py_ssize_t n, Py_ssize_t lanes,
@@ -1016,12 +1104,17 @@ cdef inline void torch_group_mean_lanes(const floating* x, Py_ssize_t n, Py_ssiz
     cdef floating totals[SUM_GROUP]
     cdef floating zero = 0
     cdef Py_ssize_t p, k
-    for p in range(SUM_GROUP):  # each plane's lanes straight into column p
-        torch_plane_partials(x + p * n, n, lanes, NULL, &lane_sums[0][p], SUM_GROUP,
-                             &totals[p])
-    for k in range(lanes):
-        for p in range(SUM_GROUP):
-            totals[p] = totals[p] + lane_sums[k][p]
+    if floating is float and lanes == 8 and cascade_shape(n, lanes).blocks == 0:
+        cypool_partials_float8_group(x, n, totals)
+    elif floating is double and lanes == 4 and cascade_shape(n, lanes).blocks == 0:
+        cypool_partials_double4_group(x, n, totals)
+    else:
+        for p in range(SUM_GROUP):  # each plane's lanes straight into column p
+            torch_plane_partials(x + p * n, n, lanes, NULL, &lane_sums[0][p], SUM_GROUP,
+                                 &totals[p])
+        for k in range(lanes):
+            for p in range(SUM_GROUP):
+                totals[p] = totals[p] + lane_sums[k][p]
     for p in range(SUM_GROUP):
         out[p] = (zero + totals[p]) / divisor
 

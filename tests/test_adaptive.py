@@ -218,6 +218,25 @@ def test_global_max_finds_a_single_peak_anywhere(shape):
         assert position in indices
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_global_average_of_small_planes_in_groups(dtype):
+    # Planes under one level-0 block of PyTorch's cascade (512 float32, 256 float64 values)
+    # are summed eight at a time, their lane sums transposed in registers; the planes left
+    # over after the groups take the single-plane loop. Values over many magnitudes make any
+    # other order of the additions show.
+    rng = np.random.default_rng(7)
+    for plane_size in list(range(1, 70)) + [127, 128, 129, 255, 256, 257, 511, 512]:
+        x = rng.standard_normal((3, 7, plane_size)) * 10.0 ** rng.integers(-5, 6, (3, 7,
+                                                                                 plane_size))
+        x = x.astype(dtype)
+        x[0, 0] = -0.0
+        expected = reference.global_avg_pool1d(x)
+        for n_threads in (1, 2, 3):
+            actual = cypool.global_avg_pool1d(x, n_threads=n_threads)
+            np.testing.assert_array_equal(actual, expected, strict=True)
+            np.testing.assert_array_equal(np.signbit(actual), np.signbit(expected))
+
+
 @pytest.mark.parametrize("n_dims", N_DIMS)
 def test_empty_batch_and_unbatched(n_dims):
     shape = (0, 3) + (5, 4, 6)[:n_dims]
