@@ -891,9 +891,6 @@ cdef extern from *:
         int k;                                                                              \\
         for (k = 0; k < LANES; k++) lane_sums[k * lane_stride] = lanes[k];                  \\
     }
-    typedef float cypool_group_float_vector __attribute__((vector_size(32)));
-    typedef double cypool_group_double_vector __attribute__((vector_size(32)));
-    #define CYPOOL_SHUFFLE __builtin_shufflevector
     #else
     #define CYPOOL_PARTIALS_DEFINE(NAME, T, LANES)                                          \\
     static void NAME(const T* x, Py_ssize_t n, T* lane_sums, Py_ssize_t lane_stride,        \\
@@ -911,19 +908,22 @@ cdef extern from *:
             lane_sums[k * lane_stride] = ((p[0][k] + p[1][k]) + p[2][k]) + p[3][k];         \\
         for (i = vectors * LANES; i < n; i++) total += x[i];                                \\
         *tail = total;                                                                      \\
-    }                                                                                       \\
-    static void NAME##_group(const T* x, Py_ssize_t n, T* totals) {                         \\
-        T lane_sums[LANES][8];                                                              \\
-        int k, p;                                                                           \\
-        for (p = 0; p < 8; p++) NAME(x + p * n, n, &lane_sums[0][p], 8, &totals[p]);        \\
-        for (k = 0; k < LANES; k++)                                                         \\
-            for (p = 0; p < 8; p++) totals[p] += lane_sums[k][p];                           \\
     }
     #endif
     CYPOOL_PARTIALS_DEFINE(cypool_partials_float8, float, 8)
     CYPOOL_PARTIALS_DEFINE(cypool_partials_double4, double, 4)
 
-    #if defined(__GNUC__) || defined(__clang__)
+    /* __builtin_shufflevector: clang, and GCC from 12. */
+    #if (defined(__GNUC__) || defined(__clang__)) && defined(__has_builtin)
+    #if __has_builtin(__builtin_shufflevector)
+    #define CYPOOL_TRANSPOSE_IN_REGISTERS 1
+    #endif
+    #endif
+
+    #ifdef CYPOOL_TRANSPOSE_IN_REGISTERS
+    typedef float cypool_group_float_vector __attribute__((vector_size(32)));
+    typedef double cypool_group_double_vector __attribute__((vector_size(32)));
+    #define CYPOOL_SHUFFLE __builtin_shufflevector
     static void cypool_partials_float8_group(const float* x, Py_ssize_t n, float* totals) {
         cypool_group_float_vector r0, r1, r2, r3, r4, r5, r6, r7, t0, t1, t2, t3, t4, t5, t6,
             t7, s0, s1, s2, s3, s4, s5, s6, s7, total;
@@ -988,6 +988,18 @@ cdef extern from *:
             memcpy(tails, &total, sizeof total);
         }
     }
+    #else
+    /* The same additions, the lane sums transposed through memory. */
+    #define CYPOOL_GROUP_DEFINE(NAME, T, LANES)                                             \\
+    static void NAME##_group(const T* x, Py_ssize_t n, T* totals) {                         \\
+        T lane_sums[LANES][8];                                                              \\
+        int k, p;                                                                           \\
+        for (p = 0; p < 8; p++) NAME(x + p * n, n, &lane_sums[0][p], 8, &totals[p]);        \\
+        for (k = 0; k < LANES; k++)                                                         \\
+            for (p = 0; p < 8; p++) totals[p] += lane_sums[k][p];                           \\
+    }
+    CYPOOL_GROUP_DEFINE(cypool_partials_float8, float, 8)
+    CYPOOL_GROUP_DEFINE(cypool_partials_double4, double, 4)
     #endif
     """
     void cypool_partials_float8(const float* x, Py_ssize_t n, float* lane_sums,
