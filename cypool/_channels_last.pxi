@@ -320,8 +320,9 @@ cdef enum:
     TILED_CHANNEL_BLOCK = 256
 
 
-cdef inline Py_ssize_t tile_span(const Py_ssize_t* in_size, const Py_ssize_t* tile) noexcept nogil:
-    """Pixels from a tile's first to just past its last (the tiles' shape in the image)."""
+cdef inline Py_ssize_t tile_span(const Py_ssize_t* in_size,
+                                 const Py_ssize_t* tile) noexcept nogil:
+    """Pixels from a tile's first pixel to just past its last, in the image's raster order."""
     return ((tile[0] - 1) * in_size[1] + tile[1] - 1) * in_size[2] + tile[2]
 
 
