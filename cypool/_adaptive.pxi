@@ -1111,7 +1111,9 @@ cdef inline void torch_group_mean_lanes(const floating* x, Py_ssize_t n, Py_ssiz
                                         floating* out, floating divisor) noexcept nogil:
     """torch_plane_sum_lanes / divisor of SUM_GROUP consecutive planes (without precomputed
     blocks): the same operations, with the final lane additions, a chain of dependent adds
-    per plane, done for the whole group at once (lanes-major), which vectorises."""
+    per plane, done for the whole group at once (lanes-major), which vectorises. Planes
+    without level-0 blocks at PyTorch's vector widths take the C group helpers, which hold
+    the lanes in registers; others go through the lane_sums table."""
     cdef floating lane_sums[SUM_MAX_LANES][SUM_GROUP]
     cdef floating totals[SUM_GROUP]
     cdef floating zero = 0
