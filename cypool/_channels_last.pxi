@@ -661,12 +661,6 @@ cdef inline void avg_backward_row_cl(const floating* grad_image, floating* grad_
     cdef Py_ssize_t od_first, od_stop, oh_first, oh_stop, od, oh, ow, iw, c, r, n_rows = 0
     cdef Py_ssize_t w_start, w_first, w_stop, ow_first, ow_stop
     cdef Py_ssize_t stride = w.stride[2], kernel = w.kernel[2]
-    # Outputs covering pixel iw along the width: [low, high) with high - 1 = (iw + padding)
-    # // stride and low - 1 = (iw + padding - kernel) // stride when that is >= 0, stepped as
-    # quotient and remainder from pixel to pixel (no division per pixel).
-    cdef Py_ssize_t high_quotient = w.padding[2] // stride
-    cdef Py_ssize_t high_remainder = w.padding[2] % stride
-    cdef Py_ssize_t past = w.padding[2] - kernel, low_quotient = 0, low_remainder = 0
     cdef const floating* shares
     cdef const floating* share
     cdef floating* target
@@ -700,12 +694,8 @@ cdef inline void avg_backward_row_cl(const floating* grad_image, floating* grad_
                                                 image, od, oh, count_include_pad,
                                                 divisor_override)
             n_rows = n_rows + 1
-    if past >= 0:
-        low_quotient = past // stride
-        low_remainder = past % stride
     for iw in range(w.in_size[2]):
-        ow_first = low_quotient + 1 if past >= 0 else 0
-        ow_stop = min(high_quotient + 1, w.out_size[2])
+        covering_outputs(iw, kernel, stride, w.padding[2], w.out_size[2], &ow_first, &ow_stop)
         target = grad_row + iw * channels
         if n_rows == 0 or ow_first >= ow_stop:
             for c in range(channels):
@@ -719,19 +709,6 @@ cdef inline void avg_backward_row_cl(const floating* grad_image, floating* grad_
                     share = rows[r] + ow * channels
                     for c in range(channels):
                         target[c] = target[c] + share[c]
-        high_remainder = high_remainder + 1
-        if high_remainder == stride:
-            high_remainder = 0
-            high_quotient = high_quotient + 1
-        past = past + 1
-        if past == 0:
-            low_quotient = 0
-            low_remainder = 0
-        elif past > 0:
-            low_remainder = low_remainder + 1
-            if low_remainder == stride:
-                low_remainder = 0
-                low_quotient = low_quotient + 1
 
 
 cdef inline void avg_tile_backward_row_cl(const floating* grad_image, floating* grad_row,
