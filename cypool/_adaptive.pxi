@@ -21,6 +21,11 @@ import numpy as np
 #   `input.mean(spatial axes)`): PyTorch's cascade sum of each plane, then one division by the
 #   plane size; backward `g / plane size`. See torch_plane_sum.
 
+from cython.parallel cimport parallel, threadid
+from libc.stdint cimport INT32_MAX
+from libc.stdlib cimport free, malloc
+
+
 cdef struct AdaptiveWindow:
     Py_ssize_t in_size[3]
     Py_ssize_t out_size[3]
@@ -218,12 +223,397 @@ cdef inline bint adaptive_max_is_separable(const AdaptiveWindow* w) noexcept nog
             and w.in_size[0] * w.in_size[1] * w.out_size[2] <= SEPARABLE_ROW_VALUES)
 
 
+# Windows of varying width (an output width that does not divide the input's) leave each output
+# a scalar chain of taps. When there are many planes, PLANE_GROUP of them are pooled side by
+# side instead. A task copies the input rows under a strip of output rows (consecutive rows
+# along H at one output depth) of a group of planes into a scratch band with the planes
+# interleaved, band[((depth row * strip height + height row) * W + iw) * PLANE_GROUP + p]; every
+# tap is then a vector over the planes. The planes share their windows, so each lane sees the
+# taps in raster order and follows the rules above (max: first maximum, last NaN; average: the
+# raster-order sum from +0 divided by the window's depth, height and width in turn). Strips
+# make the copy read each plane in long runs, a few planes at a time: a band per output row
+# read all the group's planes at once in short runs, which ran float64 inputs of 20 MB at half
+# the speed of those of 5 MB, per plane.
+
+cdef enum:
+    # Planes side by side: their running maxima (or sums) stay in vector registers over a
+    # window's taps. (At 16 or fewer GCC unrolls the loop over the planes into scalar code with
+    # branches, as in max_block_cl, and it ran as slowly as a plane at a time.)
+    PLANE_GROUP = 32
+    GROUP_BAND_BYTES = 512 * 1024  # largest band in the scratch (each thread has one)
+
+
+cdef struct GroupStrips:
+    Py_ssize_t rows    # output rows per strip (the last strip of a depth may have fewer)
+    Py_ssize_t count   # strips per output depth
+    Py_ssize_t pixels  # most pixels (input rows x W) a strip's band holds
+
+
+cdef extern from *:
+    """
+    /* Transposes in registers, with __builtin_shufflevector (clang, and GCC from 12):
+       cypool_transpose8_float(r, c) leaves element k of r[0], ..., r[7] (eight vectors of
+       eight floats) in c[k]; cypool_transpose4_double likewise for four vectors of four
+       doubles. cypool_interleave_float and _double lay 8 (float) or 4 (double) rows of n
+       values, `stride` apart, side by side: out[i * out_stride + p] = x[p * stride + i]; they
+       move the elements one by one where the builtin is missing, and for the last n % 8 (4). */
+    #if (defined(__GNUC__) || defined(__clang__)) && defined(__has_builtin)
+    #if __has_builtin(__builtin_shufflevector)
+    #define CYPOOL_TRANSPOSE_IN_REGISTERS 1
+    #endif
+    #endif
+
+    #ifdef CYPOOL_TRANSPOSE_IN_REGISTERS
+    typedef float cypool_float8 __attribute__((vector_size(32)));
+    typedef double cypool_double4 __attribute__((vector_size(32)));
+    #define CYPOOL_SHUFFLE __builtin_shufflevector
+    static inline void cypool_transpose8_float(const cypool_float8* r, cypool_float8* c) {
+        cypool_float8 t0, t1, t2, t3, t4, t5, t6, t7, s0, s1, s2, s3, s4, s5, s6, s7;
+        t0 = CYPOOL_SHUFFLE(r[0], r[1], 0, 8, 1, 9, 4, 12, 5, 13);
+        t1 = CYPOOL_SHUFFLE(r[0], r[1], 2, 10, 3, 11, 6, 14, 7, 15);
+        t2 = CYPOOL_SHUFFLE(r[2], r[3], 0, 8, 1, 9, 4, 12, 5, 13);
+        t3 = CYPOOL_SHUFFLE(r[2], r[3], 2, 10, 3, 11, 6, 14, 7, 15);
+        t4 = CYPOOL_SHUFFLE(r[4], r[5], 0, 8, 1, 9, 4, 12, 5, 13);
+        t5 = CYPOOL_SHUFFLE(r[4], r[5], 2, 10, 3, 11, 6, 14, 7, 15);
+        t6 = CYPOOL_SHUFFLE(r[6], r[7], 0, 8, 1, 9, 4, 12, 5, 13);
+        t7 = CYPOOL_SHUFFLE(r[6], r[7], 2, 10, 3, 11, 6, 14, 7, 15);
+        s0 = CYPOOL_SHUFFLE(t0, t2, 0, 1, 8, 9, 4, 5, 12, 13);
+        s1 = CYPOOL_SHUFFLE(t0, t2, 2, 3, 10, 11, 6, 7, 14, 15);
+        s2 = CYPOOL_SHUFFLE(t1, t3, 0, 1, 8, 9, 4, 5, 12, 13);
+        s3 = CYPOOL_SHUFFLE(t1, t3, 2, 3, 10, 11, 6, 7, 14, 15);
+        s4 = CYPOOL_SHUFFLE(t4, t6, 0, 1, 8, 9, 4, 5, 12, 13);
+        s5 = CYPOOL_SHUFFLE(t4, t6, 2, 3, 10, 11, 6, 7, 14, 15);
+        s6 = CYPOOL_SHUFFLE(t5, t7, 0, 1, 8, 9, 4, 5, 12, 13);
+        s7 = CYPOOL_SHUFFLE(t5, t7, 2, 3, 10, 11, 6, 7, 14, 15);
+        c[0] = CYPOOL_SHUFFLE(s0, s4, 0, 1, 2, 3, 8, 9, 10, 11);
+        c[1] = CYPOOL_SHUFFLE(s1, s5, 0, 1, 2, 3, 8, 9, 10, 11);
+        c[2] = CYPOOL_SHUFFLE(s2, s6, 0, 1, 2, 3, 8, 9, 10, 11);
+        c[3] = CYPOOL_SHUFFLE(s3, s7, 0, 1, 2, 3, 8, 9, 10, 11);
+        c[4] = CYPOOL_SHUFFLE(s0, s4, 4, 5, 6, 7, 12, 13, 14, 15);
+        c[5] = CYPOOL_SHUFFLE(s1, s5, 4, 5, 6, 7, 12, 13, 14, 15);
+        c[6] = CYPOOL_SHUFFLE(s2, s6, 4, 5, 6, 7, 12, 13, 14, 15);
+        c[7] = CYPOOL_SHUFFLE(s3, s7, 4, 5, 6, 7, 12, 13, 14, 15);
+    }
+    static inline void cypool_transpose4_double(const cypool_double4* r, cypool_double4* c) {
+        cypool_double4 t0, t1, t2, t3;
+        t0 = CYPOOL_SHUFFLE(r[0], r[1], 0, 4, 2, 6);
+        t1 = CYPOOL_SHUFFLE(r[0], r[1], 1, 5, 3, 7);
+        t2 = CYPOOL_SHUFFLE(r[2], r[3], 0, 4, 2, 6);
+        t3 = CYPOOL_SHUFFLE(r[2], r[3], 1, 5, 3, 7);
+        c[0] = CYPOOL_SHUFFLE(t0, t2, 0, 1, 4, 5);
+        c[1] = CYPOOL_SHUFFLE(t1, t3, 0, 1, 4, 5);
+        c[2] = CYPOOL_SHUFFLE(t0, t2, 2, 3, 6, 7);
+        c[3] = CYPOOL_SHUFFLE(t1, t3, 2, 3, 6, 7);
+    }
+    #endif
+
+    /* The rows' tails, and every element where the builtin is missing, one by one. */
+    #define CYPOOL_INTERLEAVE_REST(ROWS)                                                    \\
+        for (; i < n; i++)                                                                  \\
+            for (p = 0; p < ROWS; p++) out[i * out_stride + p] = x[p * stride + i];
+    /* Vectors from and to unaligned memory (each index a literal, so that the arrays of
+       vectors stay in registers). */
+    #define CYPOOL_LOAD(v, from) memcpy(&(v), (from), sizeof (v))
+    #define CYPOOL_STORE(to, v) memcpy((to), &(v), sizeof (v))
+
+    static void cypool_interleave_float(const float* x, Py_ssize_t stride, Py_ssize_t n,
+                                        float* out, Py_ssize_t out_stride) {
+        Py_ssize_t i = 0;
+        int p;
+    #ifdef CYPOOL_TRANSPOSE_IN_REGISTERS
+        cypool_float8 r[8], c[8];
+        for (; i + 8 <= n; i += 8) {
+            CYPOOL_LOAD(r[0], x + i);
+            CYPOOL_LOAD(r[1], x + stride + i);
+            CYPOOL_LOAD(r[2], x + 2 * stride + i);
+            CYPOOL_LOAD(r[3], x + 3 * stride + i);
+            CYPOOL_LOAD(r[4], x + 4 * stride + i);
+            CYPOOL_LOAD(r[5], x + 5 * stride + i);
+            CYPOOL_LOAD(r[6], x + 6 * stride + i);
+            CYPOOL_LOAD(r[7], x + 7 * stride + i);
+            cypool_transpose8_float(r, c);
+            CYPOOL_STORE(out + i * out_stride, c[0]);
+            CYPOOL_STORE(out + (i + 1) * out_stride, c[1]);
+            CYPOOL_STORE(out + (i + 2) * out_stride, c[2]);
+            CYPOOL_STORE(out + (i + 3) * out_stride, c[3]);
+            CYPOOL_STORE(out + (i + 4) * out_stride, c[4]);
+            CYPOOL_STORE(out + (i + 5) * out_stride, c[5]);
+            CYPOOL_STORE(out + (i + 6) * out_stride, c[6]);
+            CYPOOL_STORE(out + (i + 7) * out_stride, c[7]);
+        }
+    #endif
+        CYPOOL_INTERLEAVE_REST(8)
+    }
+
+    static void cypool_interleave_double(const double* x, Py_ssize_t stride, Py_ssize_t n,
+                                         double* out, Py_ssize_t out_stride) {
+        Py_ssize_t i = 0;
+        int p;
+    #ifdef CYPOOL_TRANSPOSE_IN_REGISTERS
+        cypool_double4 r[4], c[4];
+        for (; i + 4 <= n; i += 4) {
+            CYPOOL_LOAD(r[0], x + i);
+            CYPOOL_LOAD(r[1], x + stride + i);
+            CYPOOL_LOAD(r[2], x + 2 * stride + i);
+            CYPOOL_LOAD(r[3], x + 3 * stride + i);
+            cypool_transpose4_double(r, c);
+            CYPOOL_STORE(out + i * out_stride, c[0]);
+            CYPOOL_STORE(out + (i + 1) * out_stride, c[1]);
+            CYPOOL_STORE(out + (i + 2) * out_stride, c[2]);
+            CYPOOL_STORE(out + (i + 3) * out_stride, c[3]);
+        }
+    #endif
+        CYPOOL_INTERLEAVE_REST(4)
+    }
+    """
+    void cypool_interleave_float(const float* x, Py_ssize_t stride, Py_ssize_t n, float* out,
+                                 Py_ssize_t out_stride) noexcept nogil
+    void cypool_interleave_double(const double* x, Py_ssize_t stride, Py_ssize_t n,
+                                  double* out, Py_ssize_t out_stride) noexcept nogil
+
+
+cdef inline Py_ssize_t strip_first_row(const AdaptiveWindow* w, Py_ssize_t oh) noexcept nogil:
+    return adaptive_start(oh, w.out_size[1], w.in_size[1])
+
+
+cdef inline Py_ssize_t strip_height(const AdaptiveWindow* w, Py_ssize_t first,
+                                    Py_ssize_t stop) noexcept nogil:
+    """Input rows under output rows [first, stop) (along H)."""
+    return (adaptive_stop(stop - 1, w.out_size[1], w.in_size[1])
+            - adaptive_start(first, w.out_size[1], w.in_size[1]))
+
+
+cdef inline void interleave_strip(const floating* planes, Py_ssize_t plane_size,
+                                  const AdaptiveWindow* w, Py_ssize_t od, Py_ssize_t first,
+                                  Py_ssize_t stop, floating* band) noexcept nogil:
+    """The input rows under output rows [first, stop) at depth od, planes interleaved: a
+    vector's worth of planes at a time (8 float32, 4 float64), transposed in registers, each
+    plane read in runs of whole rows."""
+    cdef Py_ssize_t H = w.in_size[1], W = w.in_size[2]
+    cdef Py_ssize_t d0 = adaptive_start(od, w.out_size[0], w.in_size[0])
+    cdef Py_ssize_t d1 = adaptive_stop(od, w.out_size[0], w.in_size[0])
+    cdef Py_ssize_t h0 = strip_first_row(w, first), height = strip_height(w, first, stop)
+    cdef Py_ssize_t d, h, block, row
+    cdef const floating* source
+    if floating is float:
+        for block in range(PLANE_GROUP // 8):
+            row = 0
+            for d in range(d0, d1):
+                for h in range(h0, h0 + height):
+                    source = planes + block * 8 * plane_size + (d * H + h) * W
+                    cypool_interleave_float(source, plane_size, W,
+                                            band + row * W * PLANE_GROUP + block * 8,
+                                            PLANE_GROUP)
+                    row = row + 1
+    else:
+        for block in range(PLANE_GROUP // 4):
+            row = 0
+            for d in range(d0, d1):
+                for h in range(h0, h0 + height):
+                    source = planes + block * 4 * plane_size + (d * H + h) * W
+                    cypool_interleave_double(source, plane_size, W,
+                                             band + row * W * PLANE_GROUP + block * 4,
+                                             PLANE_GROUP)
+                    row = row + 1
+
+
+cdef inline void interleaved_max_row(const floating* band, Py_ssize_t band_height,
+                                     Py_ssize_t band_h0, const AdaptiveWindow* w,
+                                     Py_ssize_t od, Py_ssize_t oh, floating* values,
+                                     index_t* indices, Py_ssize_t out_plane_size) noexcept nogil:
+    """Output row (od, oh) of PLANE_GROUP planes from a band of band_height rows per depth
+    row, from input row band_h0; `values` and `indices` point at the row in the first plane,
+    `indices` may be NULL (values only).
+
+    As in max_block_cl, the running maxima start from the lowest value, and the argmaxes are
+    int32 offsets from the position before the window's first tap (the caller checks that a
+    plane has fewer than 2**31 - 1 positions): that keeps both in vector registers, where a
+    copy of the first tap and 64-bit positions made GCC compare lane by lane with branches."""
+    cdef floating best[PLANE_GROUP]
+    cdef int32_t where[PLANE_GROUP]
+    cdef Py_ssize_t H = w.in_size[1], W = w.in_size[2], out_width = w.out_size[2]
+    cdef Py_ssize_t d0 = adaptive_start(od, w.out_size[0], w.in_size[0])
+    cdef Py_ssize_t d1 = adaptive_stop(od, w.out_size[0], w.in_size[0])
+    cdef Py_ssize_t h0 = adaptive_start(oh, w.out_size[1], H)
+    cdef Py_ssize_t h1 = adaptive_stop(oh, w.out_size[1], H)
+    cdef Py_ssize_t ow, w0, w1, d, h, iw, p, origin
+    cdef int32_t offset
+    cdef const floating* taps
+    cdef floating value
+    cdef bint take
+    for ow in range(out_width):
+        w0 = adaptive_start(ow, out_width, W)
+        w1 = adaptive_stop(ow, out_width, W)
+        origin = (d0 * H + h0) * W + w0 - 1
+        for p in range(PLANE_GROUP):
+            best[p] = lowest_value(band[0])
+            where[p] = 1
+        for d in range(d0, d1):
+            for h in range(h0, h1):
+                taps = band + ((d - d0) * band_height + h - band_h0) * W * PLANE_GROUP
+                for iw in range(w0, w1):
+                    offset = <int32_t>((d * H + h) * W + iw - origin)
+                    for p in range(PLANE_GROUP):
+                        value = taps[iw * PLANE_GROUP + p]
+                        take = max_takes(value, best[p])
+                        best[p] = value if take else best[p]
+                        where[p] = offset if take else where[p]
+        for p in range(PLANE_GROUP):
+            values[p * out_plane_size + ow] = best[p]
+        if indices != NULL:
+            for p in range(PLANE_GROUP):
+                indices[p * out_plane_size + ow] = <index_t>(origin + where[p])
+
+
+cdef inline void interleaved_avg_row(const floating* band, Py_ssize_t band_height,
+                                     Py_ssize_t band_h0, const AdaptiveWindow* w,
+                                     Py_ssize_t od, Py_ssize_t oh, floating* out,
+                                     Py_ssize_t out_plane_size) noexcept nogil:
+    """Output row (od, oh) of PLANE_GROUP planes from a band as interleaved_max_row's; `out`
+    points at the row in the first plane."""
+    cdef floating total[PLANE_GROUP]
+    cdef Py_ssize_t H = w.in_size[1], W = w.in_size[2], out_width = w.out_size[2]
+    cdef Py_ssize_t d0 = adaptive_start(od, w.out_size[0], w.in_size[0])
+    cdef Py_ssize_t d1 = adaptive_stop(od, w.out_size[0], w.in_size[0])
+    cdef Py_ssize_t h0 = adaptive_start(oh, w.out_size[1], H)
+    cdef Py_ssize_t h1 = adaptive_stop(oh, w.out_size[1], H)
+    cdef floating depth_taps = <floating>(d1 - d0), height_taps = <floating>(h1 - h0)
+    cdef Py_ssize_t ow, w0, w1, d, h, iw, p
+    cdef const floating* taps
+    for ow in range(out_width):
+        w0 = adaptive_start(ow, out_width, W)
+        w1 = adaptive_stop(ow, out_width, W)
+        for p in range(PLANE_GROUP):
+            total[p] = 0
+        for d in range(d0, d1):
+            for h in range(h0, h1):
+                taps = band + ((d - d0) * band_height + h - band_h0) * W * PLANE_GROUP
+                for iw in range(w0, w1):
+                    for p in range(PLANE_GROUP):
+                        total[p] = total[p] + taps[iw * PLANE_GROUP + p]
+        for p in range(PLANE_GROUP):
+            out[p * out_plane_size + ow] = total[p] / depth_taps / height_taps / <floating>(w1 - w0)
+
+
+cdef Py_ssize_t strip_pixels(const AdaptiveWindow* w, Py_ssize_t rows) noexcept nogil:
+    """Most pixels in the band of a strip of `rows` output rows (strips start at multiples of
+    `rows`)."""
+    cdef Py_ssize_t o, strip, depth = 0, height = 0
+    for o in range(w.out_size[0]):
+        depth = max(depth, adaptive_stop(o, w.out_size[0], w.in_size[0])
+                    - adaptive_start(o, w.out_size[0], w.in_size[0]))
+    for strip in range((w.out_size[1] + rows - 1) // rows):
+        height = max(height, strip_height(w, strip * rows, min(strip * rows + rows,
+                                                                w.out_size[1])))
+    return depth * height * w.in_size[2]
+
+
+cdef GroupStrips group_strips(const AdaptiveWindow* w, Py_ssize_t n_planes,
+                              Py_ssize_t most_pixels) noexcept nogil:
+    """The strips for planes in groups, the most output rows whose bands hold at most
+    most_pixels; rows 0 when the planes do not go in groups: their widths must vary (uniform
+    widths take the vectorised row helpers), there must be planes to fill a group, positions
+    must fit interleaved_max_row's int32 offsets, and a row's band must fit."""
+    cdef GroupStrips strips
+    cdef Py_ssize_t fitting = 0, too_many = w.out_size[1] + 1, rows
+    strips.rows = 0
+    if (w.uniform_width > 0 or n_planes < PLANE_GROUP
+            or w.in_size[0] * w.in_size[1] * w.in_size[2] >= INT32_MAX):
+        return strips
+    # Bisection for the most rows whose bands fit (more rows hold as many pixels or more,
+    # nearly always; whatever count it settles on fits).
+    while too_many - fitting > 1:
+        rows = (fitting + too_many) // 2
+        if strip_pixels(w, rows) <= most_pixels:
+            fitting = rows
+        else:
+            too_many = rows
+    if fitting > 0:
+        strips.rows = fitting
+        strips.count = (w.out_size[1] + fitting - 1) // fitting
+        strips.pixels = strip_pixels(w, fitting)
+    return strips
+
+
+cdef void adaptive_grouped_planes(const floating* input, floating* values, index_t* indices,
+                                  const AdaptiveWindow* w, Py_ssize_t n_groups,
+                                  const GroupStrips* strips, bint is_max, floating* bands,
+                                  int n_threads) noexcept nogil:
+    """Groups of PLANE_GROUP planes, a strip of a group per parallel task: max pooling
+    (`indices` may be NULL) or, unless is_max, average pooling into `values`. `bands` holds a
+    band of strips.pixels * PLANE_GROUP elements per thread."""
+    cdef Py_ssize_t in_plane_size = w.in_size[0] * w.in_size[1] * w.in_size[2]
+    cdef Py_ssize_t out_plane_size = w.out_size[0] * w.out_size[1] * w.out_size[2]
+    cdef Py_ssize_t strips_per_group = w.out_size[0] * strips.count
+    cdef Py_ssize_t task, group, od, first, stop, oh, height, h0, out_offset
+    cdef floating* band
+    with parallel(num_threads=n_threads):
+        band = bands + threadid() * strips.pixels * PLANE_GROUP
+        for task in prange(n_groups * strips_per_group, schedule="static"):
+            group = task // strips_per_group
+            od = (task // strips.count) % w.out_size[0]
+            first = (task % strips.count) * strips.rows
+            stop = min(first + strips.rows, w.out_size[1])
+            interleave_strip(input + group * PLANE_GROUP * in_plane_size, in_plane_size, w, od,
+                             first, stop, band)
+            height = strip_height(w, first, stop)
+            h0 = strip_first_row(w, first)
+            for oh in range(first, stop):
+                out_offset = (group * PLANE_GROUP * out_plane_size
+                              + (od * w.out_size[1] + oh) * w.out_size[2])
+                if is_max:
+                    interleaved_max_row(band, height, h0, w, od, oh, values + out_offset,
+                                        (indices + out_offset) if indices != NULL else NULL,
+                                        out_plane_size)
+                else:
+                    interleaved_avg_row(band, height, h0, w, od, oh, values + out_offset,
+                                        out_plane_size)
+
+
+cdef int adaptive_pool_grouped(const floating* input, floating* values, index_t* indices,
+                               const AdaptiveWindow* w, Py_ssize_t n_planes,
+                               const GroupStrips* strips, bint is_max,
+                               int n_threads) except -1:
+    """The planes in groups (see group_strips), those left over that do not fill a group row
+    by row; arguments as adaptive_grouped_planes'."""
+    cdef Py_ssize_t in_plane_size = w.in_size[0] * w.in_size[1] * w.in_size[2]
+    cdef Py_ssize_t out_plane_size = w.out_size[0] * w.out_size[1] * w.out_size[2]
+    cdef Py_ssize_t n_groups = n_planes // PLANE_GROUP
+    cdef Py_ssize_t rest = n_groups * PLANE_GROUP
+    # The bands: at most GROUP_BAND_BYTES for each thread, from the C heap for this call.
+    cdef floating* bands = <floating*>malloc(
+        n_threads * strips.pixels * PLANE_GROUP * sizeof(floating))
+    if bands == NULL:
+        raise MemoryError()
+    try:
+        with nogil:
+            adaptive_grouped_planes(input, values, indices, w, n_groups, strips, is_max, bands,
+                                    n_threads)
+            if is_max:
+                adaptive_max_rows(input + rest * in_plane_size, values + rest * out_plane_size,
+                                  (indices + rest * out_plane_size) if indices != NULL else NULL,
+                                  w, n_planes - rest, n_threads)
+            else:
+                adaptive_avg_rows(input + rest * in_plane_size, values + rest * out_plane_size,
+                                  w, n_planes - rest, n_threads)
+    finally:
+        free(bands)
+    return 0
+
+
 def adaptive_max_pool_forward(const floating[:, :, :, ::1] input,
                               floating[:, :, :, ::1] values_out,
                               index_t[:, :, :, ::1] indices_out, int n_threads):
     """Adaptive max pooling with argmax over (planes, D, H, W) -> (planes, OD, OH, OW)."""
     cdef AdaptiveWindow w = make_adaptive_window(tuple(input.shape)[1:4],
                                                  tuple(values_out.shape)[1:4])
+    cdef GroupStrips strips = group_strips(
+        &w, input.shape[0], GROUP_BAND_BYTES // (PLANE_GROUP * sizeof(floating)))
+    if strips.rows > 0:
+        adaptive_pool_grouped(&input[0, 0, 0, 0], &values_out[0, 0, 0, 0],
+                              &indices_out[0, 0, 0, 0], &w, input.shape[0], &strips, True,
+                              n_threads)
+        return
     with nogil:
         if adaptive_max_is_separable(&w):
             adaptive_max_separable_planes(&input[0, 0, 0, 0], &values_out[0, 0, 0, 0],
@@ -239,6 +629,12 @@ def adaptive_max_pool_forward_values(const floating[:, :, :, ::1] input,
     """Adaptive max pooling without the argmax: the same rule, less memory traffic."""
     cdef AdaptiveWindow w = make_adaptive_window(tuple(input.shape)[1:4],
                                                  tuple(values_out.shape)[1:4])
+    cdef GroupStrips strips = group_strips(
+        &w, input.shape[0], GROUP_BAND_BYTES // (PLANE_GROUP * sizeof(floating)))
+    if strips.rows > 0:
+        adaptive_pool_grouped(&input[0, 0, 0, 0], &values_out[0, 0, 0, 0], <int64_t*>NULL,
+                              &w, input.shape[0], &strips, True, n_threads)
+        return
     with nogil:
         if adaptive_max_is_separable(&w):
             adaptive_max_separable_planes(&input[0, 0, 0, 0], &values_out[0, 0, 0, 0],
@@ -317,6 +713,12 @@ def adaptive_avg_pool_forward(const floating[:, :, :, ::1] input, floating[:, :,
     """Adaptive average pooling over (planes, D, H, W) -> (planes, OD, OH, OW)."""
     cdef AdaptiveWindow w = make_adaptive_window(tuple(input.shape)[1:4],
                                                  tuple(out.shape)[1:4])
+    cdef GroupStrips strips = group_strips(
+        &w, input.shape[0], GROUP_BAND_BYTES // (PLANE_GROUP * sizeof(floating)))
+    if strips.rows > 0:
+        adaptive_pool_grouped(&input[0, 0, 0, 0], &out[0, 0, 0, 0], <int64_t*>NULL, &w,
+                              input.shape[0], &strips, False, n_threads)
+        return
     with nogil:
         adaptive_avg_rows(&input[0, 0, 0, 0], &out[0, 0, 0, 0], &w, input.shape[0], n_threads)
 
@@ -913,78 +1315,29 @@ cdef extern from *:
     CYPOOL_PARTIALS_DEFINE(cypool_partials_float8, float, 8)
     CYPOOL_PARTIALS_DEFINE(cypool_partials_double4, double, 4)
 
-    /* __builtin_shufflevector: clang, and GCC from 12. */
-    #if (defined(__GNUC__) || defined(__clang__)) && defined(__has_builtin)
-    #if __has_builtin(__builtin_shufflevector)
-    #define CYPOOL_TRANSPOSE_IN_REGISTERS 1
-    #endif
-    #endif
-
     #ifdef CYPOOL_TRANSPOSE_IN_REGISTERS
-    typedef float cypool_group_float_vector __attribute__((vector_size(32)));
-    typedef double cypool_group_double_vector __attribute__((vector_size(32)));
-    #define CYPOOL_SHUFFLE __builtin_shufflevector
     static void cypool_partials_float8_group(const float* x, Py_ssize_t n, float* totals) {
-        cypool_group_float_vector r0, r1, r2, r3, r4, r5, r6, r7, t0, t1, t2, t3, t4, t5, t6,
-            t7, s0, s1, s2, s3, s4, s5, s6, s7, total;
+        cypool_float8 planes[8], lanes[8], total;
         float tails[8];
-        r0 = cypool_partials_float8_lanes(x, n, &tails[0]);
-        r1 = cypool_partials_float8_lanes(x + n, n, &tails[1]);
-        r2 = cypool_partials_float8_lanes(x + 2 * n, n, &tails[2]);
-        r3 = cypool_partials_float8_lanes(x + 3 * n, n, &tails[3]);
-        r4 = cypool_partials_float8_lanes(x + 4 * n, n, &tails[4]);
-        r5 = cypool_partials_float8_lanes(x + 5 * n, n, &tails[5]);
-        r6 = cypool_partials_float8_lanes(x + 6 * n, n, &tails[6]);
-        r7 = cypool_partials_float8_lanes(x + 7 * n, n, &tails[7]);
-        /* 8x8 transpose: plane p's lane k ends in element p of vector k. */
-        t0 = CYPOOL_SHUFFLE(r0, r1, 0, 8, 1, 9, 4, 12, 5, 13);
-        t1 = CYPOOL_SHUFFLE(r0, r1, 2, 10, 3, 11, 6, 14, 7, 15);
-        t2 = CYPOOL_SHUFFLE(r2, r3, 0, 8, 1, 9, 4, 12, 5, 13);
-        t3 = CYPOOL_SHUFFLE(r2, r3, 2, 10, 3, 11, 6, 14, 7, 15);
-        t4 = CYPOOL_SHUFFLE(r4, r5, 0, 8, 1, 9, 4, 12, 5, 13);
-        t5 = CYPOOL_SHUFFLE(r4, r5, 2, 10, 3, 11, 6, 14, 7, 15);
-        t6 = CYPOOL_SHUFFLE(r6, r7, 0, 8, 1, 9, 4, 12, 5, 13);
-        t7 = CYPOOL_SHUFFLE(r6, r7, 2, 10, 3, 11, 6, 14, 7, 15);
-        s0 = CYPOOL_SHUFFLE(t0, t2, 0, 1, 8, 9, 4, 5, 12, 13);
-        s1 = CYPOOL_SHUFFLE(t0, t2, 2, 3, 10, 11, 6, 7, 14, 15);
-        s2 = CYPOOL_SHUFFLE(t1, t3, 0, 1, 8, 9, 4, 5, 12, 13);
-        s3 = CYPOOL_SHUFFLE(t1, t3, 2, 3, 10, 11, 6, 7, 14, 15);
-        s4 = CYPOOL_SHUFFLE(t4, t6, 0, 1, 8, 9, 4, 5, 12, 13);
-        s5 = CYPOOL_SHUFFLE(t4, t6, 2, 3, 10, 11, 6, 7, 14, 15);
-        s6 = CYPOOL_SHUFFLE(t5, t7, 0, 1, 8, 9, 4, 5, 12, 13);
-        s7 = CYPOOL_SHUFFLE(t5, t7, 2, 3, 10, 11, 6, 7, 14, 15);
+        int p;
+        for (p = 0; p < 8; p++) planes[p] = cypool_partials_float8_lanes(x + p * n, n, &tails[p]);
+        cypool_transpose8_float(planes, lanes);
         memcpy(&total, tails, sizeof total);
-        total += CYPOOL_SHUFFLE(s0, s4, 0, 1, 2, 3, 8, 9, 10, 11);    /* lane 0 */
-        total += CYPOOL_SHUFFLE(s1, s5, 0, 1, 2, 3, 8, 9, 10, 11);    /* lane 1 */
-        total += CYPOOL_SHUFFLE(s2, s6, 0, 1, 2, 3, 8, 9, 10, 11);    /* lane 2 */
-        total += CYPOOL_SHUFFLE(s3, s7, 0, 1, 2, 3, 8, 9, 10, 11);    /* lane 3 */
-        total += CYPOOL_SHUFFLE(s0, s4, 4, 5, 6, 7, 12, 13, 14, 15);  /* lane 4 */
-        total += CYPOOL_SHUFFLE(s1, s5, 4, 5, 6, 7, 12, 13, 14, 15);  /* lane 5 */
-        total += CYPOOL_SHUFFLE(s2, s6, 4, 5, 6, 7, 12, 13, 14, 15);  /* lane 6 */
-        total += CYPOOL_SHUFFLE(s3, s7, 4, 5, 6, 7, 12, 13, 14, 15);  /* lane 7 */
+        for (p = 0; p < 8; p++) total += lanes[p];
         memcpy(totals, &total, sizeof total);
     }
 
     static void cypool_partials_double4_group(const double* x, Py_ssize_t n, double* totals) {
         /* Two 4x4 transposes: planes 0-3, then 4-7. */
-        cypool_group_double_vector r0, r1, r2, r3, t0, t1, t2, t3, total;
-        int half;
+        cypool_double4 planes[4], lanes[4], total;
+        int half, p;
         for (half = 0; half < 2; half++) {
-            const double* planes = x + 4 * half * n;
             double* tails = totals + 4 * half;
-            r0 = cypool_partials_double4_lanes(planes, n, &tails[0]);
-            r1 = cypool_partials_double4_lanes(planes + n, n, &tails[1]);
-            r2 = cypool_partials_double4_lanes(planes + 2 * n, n, &tails[2]);
-            r3 = cypool_partials_double4_lanes(planes + 3 * n, n, &tails[3]);
-            t0 = CYPOOL_SHUFFLE(r0, r1, 0, 4, 2, 6);
-            t1 = CYPOOL_SHUFFLE(r0, r1, 1, 5, 3, 7);
-            t2 = CYPOOL_SHUFFLE(r2, r3, 0, 4, 2, 6);
-            t3 = CYPOOL_SHUFFLE(r2, r3, 1, 5, 3, 7);
+            for (p = 0; p < 4; p++)
+                planes[p] = cypool_partials_double4_lanes(x + (4 * half + p) * n, n, &tails[p]);
+            cypool_transpose4_double(planes, lanes);
             memcpy(&total, tails, sizeof total);
-            total += CYPOOL_SHUFFLE(t0, t2, 0, 1, 4, 5);  /* lane 0 */
-            total += CYPOOL_SHUFFLE(t1, t3, 0, 1, 4, 5);  /* lane 1 */
-            total += CYPOOL_SHUFFLE(t0, t2, 2, 3, 6, 7);  /* lane 2 */
-            total += CYPOOL_SHUFFLE(t1, t3, 2, 3, 6, 7);  /* lane 3 */
+            for (p = 0; p < 4; p++) total += lanes[p];
             memcpy(tails, &total, sizeof total);
         }
     }

@@ -237,6 +237,39 @@ def test_global_average_of_small_planes_in_groups(dtype):
             np.testing.assert_array_equal(np.signbit(actual), np.signbit(expected))
 
 
+# Forwards of many planes whose window widths vary go 32 planes at a time (the planes left
+# over one by one), in strips of output rows sized to a scratch of 512 KiB per thread: 2048
+# float64 or 4096 float32 pixels. The shapes take one strip or several of one or more rows, a
+# last strip of fewer rows, windows that overlap, and 2 groups plus 6 planes left over.
+GROUPED_SHAPES = {
+    1: [((2, 35, 43), (7,)), ((1, 40, 1000), (300,)), ((1, 32, 9), (5,))],
+    2: [((2, 35, 57, 43), (7, 7)), ((1, 33, 90, 130), (31, 9)), ((1, 32, 300, 70), (3, 3)),
+        ((1, 32, 5, 9), (9, 4))],
+    3: [((2, 35, 5, 13, 11), (3, 5, 4)), ((1, 32, 4, 60, 40), (3, 17, 6))],
+}
+
+
+@pytest.mark.parametrize("n_dims", N_DIMS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("mode", ["ties", "normal", "special", "neg_inf", "extremes"])
+def test_adaptive_forward_of_planes_in_groups(n_dims, dtype, mode):
+    for shape, output_size in GROUPED_SHAPES[n_dims]:
+        x = make_values(shape, dtype, mode, seed=shape[-1])
+        values, indices = ref("adaptive_max_pool", n_dims)(x, output_size, True)
+        average = ref("adaptive_avg_pool", n_dims)(x, output_size)
+        for n_threads in (1, 2, 3):
+            actual = api("adaptive_max_pool", n_dims)(x, output_size, True, n_threads=n_threads)
+            assert_same_array(actual[0], values)
+            assert_same_array(actual[1], indices)
+            actual = api("adaptive_max_pool", n_dims)(x, output_size, True, n_threads=n_threads,
+                                                      index_dtype=np.int32)
+            assert_same_array(actual[1], indices.astype(np.int32))
+            assert_same_array(api("adaptive_max_pool", n_dims)(x, output_size,
+                                                               n_threads=n_threads), values)
+            assert_same_array(api("adaptive_avg_pool", n_dims)(x, output_size,
+                                                               n_threads=n_threads), average)
+
+
 @pytest.mark.parametrize("n_dims", N_DIMS)
 def test_empty_batch_and_unbatched(n_dims):
     shape = (0, 3) + (5, 4, 6)[:n_dims]
@@ -290,6 +323,8 @@ def test_out_reuse():
 @pytest.mark.parametrize("n_dims", N_DIMS)
 def test_steady_state_with_out_allocates_no_arrays(n_dims):
     # 4096 planes: the smallest result (global pooling's, 16 kB) dwarfs Python's objects.
+    # (Kernels' scratch from the C heap, bounded per thread whatever the input's size, such as
+    # the adaptive forward's bands of planes in groups, is not traced, and not an array.)
     shape = {1: (16, 256, 256), 2: (16, 256, 14, 14), 3: (8, 512, 4, 7, 7)}[n_dims]
     x = np.random.default_rng(0).random(shape, dtype=np.float32)
     values, indices = api("adaptive_max_pool", n_dims)(x, 7, True)

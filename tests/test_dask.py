@@ -7,11 +7,10 @@ worker processes. Skipped without the ``dask`` extra."""
 import inspect
 import os
 import pathlib
-import subprocess
-import sys
 
 import numpy as np
 import pytest
+from child_python import run_python
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -231,7 +230,7 @@ def test_each_output_block_reads_only_the_chunks_its_windows_reach():
 
 def test_import_cypool_does_not_import_dask():
     code = "import sys, cypool; assert 'dask' not in sys.modules, 'dask was imported'"
-    subprocess.run([sys.executable, "-c", code], check=True)
+    run_python(["-c", code], check=True)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -372,13 +371,10 @@ def test_local_cluster_with_two_worker_processes(client):
 def test_out_of_core_example_runs_and_matches_memory(tmp_path):
     pytest.importorskip("zarr")
     script = pathlib.Path(__file__).resolve().parent.parent / "examples" / "dask_out_of_core.py"
-    # The cypool this test imports, also in the script's process.
-    package_root = pathlib.Path(cypool.__file__).resolve().parent.parent
-    completed = subprocess.run(
-        [sys.executable, str(script), str(tmp_path), "--shape", "2,3,301,257",
-         "--chunks", "1,2,64,50", "--check-planes", "6"],
+    completed = run_python(
+        [str(script), str(tmp_path), "--shape", "2,3,301,257", "--chunks", "1,2,64,50",
+         "--check-planes", "6"],
         capture_output=True, text=True, timeout=300,
-        env={**os.environ, "PYTHONPATH": str(package_root)},
     )
     assert completed.returncode == 0, completed.stdout + completed.stderr
     report = dict(line.split(": ", 1) for line in completed.stdout.splitlines())

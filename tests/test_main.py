@@ -1,11 +1,10 @@
 """`python -m cypool`: the report, its JSON form, the self-check passing and failing."""
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
+from child_python import run_python
 
 import cypool
 from cypool import __main__ as main_job
@@ -38,8 +37,7 @@ def test_json_report(capsys):
 
 
 def test_help_and_bad_options():
-    completed = subprocess.run([sys.executable, "-m", "cypool", "--help"], capture_output=True,
-                               text=True)
+    completed = run_python(["-m", "cypool", "--help"], capture_output=True, text=True)
     assert completed.returncode == 0
     assert "--json" in completed.stdout and "--threads" in completed.stdout
     with pytest.raises(SystemExit):

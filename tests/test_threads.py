@@ -1,11 +1,8 @@
 """Thread count: who sets it (the call, set_num_threads, OpenMP). Determinism across thread
 counts is in test_concurrency.py."""
 
-import os
-import subprocess
-import sys
-
 import pytest
+from child_python import run_python
 
 import cypool
 from cypool._backend import kernels
@@ -35,9 +32,9 @@ def test_default_follows_openmp_until_set(restore_num_threads):
     assert cypool.get_num_threads() == kernels.openmp_max_threads()
 
 
-def run_python(code, **environment):
-    completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                               env={**os.environ, **environment}, check=True)
+def python_output(code, **environment):
+    completed = run_python(["-c", code], env=environment, capture_output=True, text=True,
+                           check=True)
     return completed.stdout.strip()
 
 
@@ -46,7 +43,7 @@ needs_openmp = pytest.mark.skipif(not kernels.OPENMP_ENABLED, reason="serial bui
 
 @needs_openmp
 def test_omp_num_threads_sets_the_default():
-    assert run_python("import cypool; print(cypool.get_num_threads())",
+    assert python_output("import cypool; print(cypool.get_num_threads())",
                       OMP_NUM_THREADS="3") == "3"
 
 
@@ -63,7 +60,7 @@ def test_threadpoolctl_sees_and_limits_cypool():
         "import cypool\n"
         "print(len(openmp()) > len(before))\n"
     )
-    assert run_python(code, OMP_NUM_THREADS="") == "True"
+    assert python_output(code, OMP_NUM_THREADS="") == "True"
     with threadpoolctl.threadpool_limits(1, user_api="openmp"):
         assert cypool.get_num_threads() == 1
     assert cypool.get_num_threads() == kernels.openmp_max_threads()
