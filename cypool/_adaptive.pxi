@@ -943,9 +943,10 @@ def adaptive_avg_pool_backward(const floating[:, :, :, ::1] grad_output,
 
 cdef enum:
     MAX_LANES = 16
-    # Planes below SMALL_PLANE elements are scanned INTERLEAVED_PLANES at a time.
+    # Planes below SMALL_PLANE elements are scanned PLANE_GROUP at a time, GROUP_CHUNK of
+    # their elements at a time.
     SMALL_PLANE = 256
-    INTERLEAVED_PLANES = 8
+    GROUP_CHUNK = 64
 
 
 cdef inline void max_merge(floating* best, Py_ssize_t* where, floating value,
@@ -1004,27 +1005,42 @@ cdef inline void max_range(const floating* x, Py_ssize_t start, Py_ssize_t stop,
 
 cdef inline void max_plane_group(const floating* x, Py_ssize_t plane_size, floating* values,
                                  index_t* indices, bint with_indices) noexcept nogil:
-    """INTERLEAVED_PLANES consecutive small planes at once, each scanned in order under the
-    rule: independent dependency chains instead of one per plane."""
-    cdef floating best[INTERLEAVED_PLANES]
-    cdef Py_ssize_t where[INTERLEAVED_PLANES]
-    cdef Py_ssize_t i, p
+    """PLANE_GROUP consecutive small planes at once, each scanned in order under the rule:
+    independent chains, vectorised over the planes. Runs of GROUP_CHUNK elements of the
+    planes are first laid side by side (as interleave_strip does), and the maxima and their
+    positions (int32, counted from 1 so that the lowest start value names position 0) stay in
+    vector registers."""
+    cdef floating chunk[GROUP_CHUNK * PLANE_GROUP]
+    cdef floating best[PLANE_GROUP]
+    cdef int32_t where[PLANE_GROUP]
+    cdef Py_ssize_t chunk_index, start, n, i, p, block
     cdef floating value
     cdef bint take
-    for p in range(INTERLEAVED_PLANES):
-        best[p] = x[p * plane_size]
-        where[p] = 0
-    for i in range(1, plane_size):
-        for p in range(INTERLEAVED_PLANES):
-            value = x[p * plane_size + i]
-            take = max_takes(value, best[p])
-            best[p] = value if take else best[p]
-            if with_indices:
-                where[p] = i if take else where[p]
-    for p in range(INTERLEAVED_PLANES):
+    for p in range(PLANE_GROUP):
+        best[p] = lowest_value(x[0])
+        where[p] = 1
+    for chunk_index in range((plane_size + GROUP_CHUNK - 1) // GROUP_CHUNK):
+        start = chunk_index * GROUP_CHUNK
+        n = min(GROUP_CHUNK, plane_size - start)
+        if floating is float:
+            for block in range(PLANE_GROUP // 8):
+                cypool_interleave_float(x + block * 8 * plane_size + start, plane_size, n,
+                                        chunk + block * 8, PLANE_GROUP)
+        else:
+            for block in range(PLANE_GROUP // 4):
+                cypool_interleave_double(x + block * 4 * plane_size + start, plane_size, n,
+                                         chunk + block * 4, PLANE_GROUP)
+        for i in range(n):
+            for p in range(PLANE_GROUP):
+                value = chunk[i * PLANE_GROUP + p]
+                take = max_takes(value, best[p])
+                best[p] = value if take else best[p]
+                if with_indices:
+                    where[p] = <int32_t>(start + i + 1) if take else where[p]
+    for p in range(PLANE_GROUP):
         values[p] = best[p]
         if with_indices:
-            indices[p] = where[p]
+            indices[p] = where[p] - 1
 
 
 cdef void global_max_planes(const floating* input, Py_ssize_t plane_size, Py_ssize_t n_planes,
@@ -1032,13 +1048,13 @@ cdef void global_max_planes(const floating* input, Py_ssize_t plane_size, Py_ssi
     """Whole planes per parallel task: groups of small planes, or one larger plane (whose
     lanes then vectorise); `indices` may be NULL (values only)."""
     cdef Py_ssize_t group, plane, first, stop, where
-    cdef Py_ssize_t group_size = INTERLEAVED_PLANES if plane_size < SMALL_PLANE else 1
+    cdef Py_ssize_t group_size = PLANE_GROUP if plane_size < SMALL_PLANE else 1
     cdef floating best
     for group in prange((n_planes + group_size - 1) // group_size, schedule="static",
                         num_threads=n_threads):
         first = group * group_size
         stop = min(first + group_size, n_planes)
-        if stop - first == INTERLEAVED_PLANES:
+        if stop - first == PLANE_GROUP:
             if indices != NULL:
                 max_plane_group(input + first * plane_size, plane_size, values + first,
                                 indices + first, True)

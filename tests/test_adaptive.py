@@ -270,6 +270,22 @@ def test_adaptive_forward_of_planes_in_groups(n_dims, dtype, mode):
                                                                n_threads=n_threads), average)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("mode", ["ties", "normal", "special", "neg_inf", "extremes"])
+def test_global_max_of_small_planes_in_groups(dtype, mode):
+    # Planes under 256 elements go 32 at a time, in runs of 64 elements laid side by side;
+    # the planes left over one by one. Sizes below, at and over a run, 2 groups and 6 left.
+    for shape in [(2, 35, 7, 7), (1, 33, 64), (1, 32, 91), (1, 40, 255), (2, 35, 2, 3, 11)]:
+        n_dims = len(shape) - 2
+        x = make_values(shape, dtype, mode, seed=shape[-1])
+        values, indices = ref("global_max_pool", n_dims)(x, True)
+        for n_threads in (1, 2, 3):
+            actual = api("global_max_pool", n_dims)(x, True, n_threads=n_threads)
+            assert_same_array(actual[0], values)
+            assert_same_array(actual[1], indices)
+            assert_same_array(api("global_max_pool", n_dims)(x, n_threads=n_threads), values)
+
+
 @pytest.mark.parametrize("n_dims", N_DIMS)
 def test_empty_batch_and_unbatched(n_dims):
     shape = (0, 3) + (5, 4, 6)[:n_dims]
