@@ -387,34 +387,27 @@ cdef inline void interleave_strip(const floating* planes, Py_ssize_t plane_size,
                                   const AdaptiveWindow* w, Py_ssize_t od, Py_ssize_t first,
                                   Py_ssize_t stop, floating* band) noexcept nogil:
     """The input rows under output rows [first, stop) at depth od, planes interleaved: a
-    vector's worth of planes at a time (8 float32, 4 float64), transposed in registers, each
-    plane read in runs of whole rows."""
+    vector's worth of planes at a time (8 float32, 4 float64), transposed in registers. The
+    rows of a depth are contiguous in each plane, so each plane is read in one run per depth
+    (and only that run's last elements, past a multiple of the vector, move one by one)."""
     cdef Py_ssize_t H = w.in_size[1], W = w.in_size[2]
     cdef Py_ssize_t d0 = adaptive_start(od, w.out_size[0], w.in_size[0])
     cdef Py_ssize_t d1 = adaptive_stop(od, w.out_size[0], w.in_size[0])
-    cdef Py_ssize_t h0 = strip_first_row(w, first), height = strip_height(w, first, stop)
-    cdef Py_ssize_t d, h, block, row
+    cdef Py_ssize_t h0 = strip_first_row(w, first), run = strip_height(w, first, stop) * W
+    cdef Py_ssize_t d, block
     cdef const floating* source
-    if floating is float:
-        for block in range(PLANE_GROUP // 8):
-            row = 0
-            for d in range(d0, d1):
-                for h in range(h0, h0 + height):
-                    source = planes + block * 8 * plane_size + (d * H + h) * W
-                    cypool_interleave_float(source, plane_size, W,
-                                            band + row * W * PLANE_GROUP + block * 8,
-                                            PLANE_GROUP)
-                    row = row + 1
-    else:
-        for block in range(PLANE_GROUP // 4):
-            row = 0
-            for d in range(d0, d1):
-                for h in range(h0, h0 + height):
-                    source = planes + block * 4 * plane_size + (d * H + h) * W
-                    cypool_interleave_double(source, plane_size, W,
-                                             band + row * W * PLANE_GROUP + block * 4,
-                                             PLANE_GROUP)
-                    row = row + 1
+    for d in range(d0, d1):
+        source = planes + (d * H + h0) * W
+        if floating is float:
+            for block in range(PLANE_GROUP // 8):
+                cypool_interleave_float(source + block * 8 * plane_size, plane_size, run,
+                                        band + (d - d0) * run * PLANE_GROUP + block * 8,
+                                        PLANE_GROUP)
+        else:
+            for block in range(PLANE_GROUP // 4):
+                cypool_interleave_double(source + block * 4 * plane_size, plane_size, run,
+                                         band + (d - d0) * run * PLANE_GROUP + block * 4,
+                                         PLANE_GROUP)
 
 
 cdef inline void interleaved_max_row(const floating* band, Py_ssize_t band_height,
