@@ -471,6 +471,7 @@ cdef inline void interleaved_avg_row(const floating* band, Py_ssize_t band_heigh
     cdef Py_ssize_t h0 = adaptive_start(oh, w.out_size[1], H)
     cdef Py_ssize_t h1 = adaptive_stop(oh, w.out_size[1], H)
     cdef floating depth_taps = <floating>(d1 - d0), height_taps = <floating>(h1 - h0)
+    cdef floating width_taps
     cdef Py_ssize_t ow, w0, w1, d, h, iw, p
     cdef const floating* taps
     for ow in range(out_width):
@@ -484,8 +485,9 @@ cdef inline void interleaved_avg_row(const floating* band, Py_ssize_t band_heigh
                 for iw in range(w0, w1):
                     for p in range(PLANE_GROUP):
                         total[p] = total[p] + taps[iw * PLANE_GROUP + p]
+        width_taps = <floating>(w1 - w0)
         for p in range(PLANE_GROUP):
-            out[p * out_plane_size + ow] = total[p] / depth_taps / height_taps / <floating>(w1 - w0)
+            out[p * out_plane_size + ow] = total[p] / depth_taps / height_taps / width_taps
 
 
 cdef Py_ssize_t strip_pixels(const AdaptiveWindow* w, Py_ssize_t rows) noexcept nogil:
