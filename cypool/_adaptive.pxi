@@ -231,9 +231,9 @@ cdef inline bint adaptive_max_is_separable(const AdaptiveWindow* w) noexcept nog
 # tap is then a vector over the planes. The planes share their windows, so each lane sees the
 # taps in raster order and follows the rules above (max: first maximum, last NaN; average: the
 # raster-order sum from +0 divided by the window's depth, height and width in turn). Strips
-# make the copy read each plane in long runs, a few planes at a time: a band per output row
-# read all the group's planes at once in short runs, which ran float64 inputs of 20 MB at half
-# the speed of those of 5 MB, per plane.
+# make the copy read each plane in long runs, a few planes at a time. A band per output row read
+# all the group's planes at once in short runs: (16, 64, 57, 43) float64 to 7x7, a 20 MB input,
+# took 2.2 ms at 1 thread so, 1.6 ms in strips (its read alone takes about 1.5 ms here).
 
 cdef enum:
     # Planes side by side: their running maxima (or sums) stay in vector registers over a
