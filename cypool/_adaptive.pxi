@@ -372,10 +372,6 @@ cdef extern from *:
                                   double* out, Py_ssize_t out_stride) noexcept nogil
 
 
-cdef inline Py_ssize_t strip_first_row(const AdaptiveWindow* w, Py_ssize_t oh) noexcept nogil:
-    return adaptive_start(oh, w.out_size[1], w.in_size[1])
-
-
 cdef inline Py_ssize_t strip_height(const AdaptiveWindow* w, Py_ssize_t first,
                                     Py_ssize_t stop) noexcept nogil:
     """Input rows under output rows [first, stop) (along H)."""
@@ -393,7 +389,8 @@ cdef inline void interleave_strip(const floating* planes, Py_ssize_t plane_size,
     cdef Py_ssize_t H = w.in_size[1], W = w.in_size[2]
     cdef Py_ssize_t d0 = adaptive_start(od, w.out_size[0], w.in_size[0])
     cdef Py_ssize_t d1 = adaptive_stop(od, w.out_size[0], w.in_size[0])
-    cdef Py_ssize_t h0 = strip_first_row(w, first), run = strip_height(w, first, stop) * W
+    cdef Py_ssize_t h0 = adaptive_start(first, w.out_size[1], w.in_size[1])
+    cdef Py_ssize_t run = strip_height(w, first, stop) * W
     cdef Py_ssize_t d, block
     cdef const floating* source
     for d in range(d0, d1):
@@ -504,13 +501,15 @@ cdef Py_ssize_t strip_pixels(const AdaptiveWindow* w, Py_ssize_t rows) noexcept 
 
 
 cdef GroupStrips group_strips(const AdaptiveWindow* w, Py_ssize_t n_planes,
-                              Py_ssize_t most_pixels) noexcept nogil:
-    """The strips for planes in groups, the most output rows whose bands hold at most
-    most_pixels; rows 0 when the planes do not go in groups: their widths must vary (uniform
-    widths take the vectorised row helpers), there must be planes to fill a group, positions
-    must fit interleaved_max_row's int32 offsets, and a row's band must fit."""
+                              Py_ssize_t item_size) noexcept nogil:
+    """The strips for planes in groups, the most output rows whose bands of PLANE_GROUP
+    planes of `item_size` bytes fit GROUP_BAND_BYTES; rows 0 when the planes do not go in
+    groups: their widths must vary (uniform widths take the vectorised row helpers), there
+    must be planes to fill a group, positions must fit interleaved_max_row's int32 offsets,
+    and a row's band must fit."""
     cdef GroupStrips strips
     cdef Py_ssize_t fitting = 0, too_many = w.out_size[1] + 1, rows
+    cdef Py_ssize_t most_pixels = GROUP_BAND_BYTES // (PLANE_GROUP * item_size)
     strips.rows = 0
     if (w.uniform_width > 0 or n_planes < PLANE_GROUP
             or w.in_size[0] * w.in_size[1] * w.in_size[2] >= INT32_MAX):
@@ -552,7 +551,7 @@ cdef void adaptive_grouped_planes(const floating* input, floating* values, index
             interleave_strip(input + group * PLANE_GROUP * in_plane_size, in_plane_size, w, od,
                              first, stop, band)
             height = strip_height(w, first, stop)
-            h0 = strip_first_row(w, first)
+            h0 = adaptive_start(first, w.out_size[1], w.in_size[1])
             for oh in range(first, stop):
                 out_offset = (group * PLANE_GROUP * out_plane_size
                               + (od * w.out_size[1] + oh) * w.out_size[2])
@@ -602,8 +601,7 @@ def adaptive_max_pool_forward(const floating[:, :, :, ::1] input,
     """Adaptive max pooling with argmax over (planes, D, H, W) -> (planes, OD, OH, OW)."""
     cdef AdaptiveWindow w = make_adaptive_window(tuple(input.shape)[1:4],
                                                  tuple(values_out.shape)[1:4])
-    cdef GroupStrips strips = group_strips(
-        &w, input.shape[0], GROUP_BAND_BYTES // (PLANE_GROUP * sizeof(floating)))
+    cdef GroupStrips strips = group_strips(&w, input.shape[0], sizeof(floating))
     if strips.rows > 0:
         adaptive_pool_grouped(&input[0, 0, 0, 0], &values_out[0, 0, 0, 0],
                               &indices_out[0, 0, 0, 0], &w, input.shape[0], &strips, True,
@@ -624,8 +622,7 @@ def adaptive_max_pool_forward_values(const floating[:, :, :, ::1] input,
     """Adaptive max pooling without the argmax: the same rule, less memory traffic."""
     cdef AdaptiveWindow w = make_adaptive_window(tuple(input.shape)[1:4],
                                                  tuple(values_out.shape)[1:4])
-    cdef GroupStrips strips = group_strips(
-        &w, input.shape[0], GROUP_BAND_BYTES // (PLANE_GROUP * sizeof(floating)))
+    cdef GroupStrips strips = group_strips(&w, input.shape[0], sizeof(floating))
     if strips.rows > 0:
         adaptive_pool_grouped(&input[0, 0, 0, 0], &values_out[0, 0, 0, 0], <int64_t*>NULL,
                               &w, input.shape[0], &strips, True, n_threads)
@@ -708,8 +705,7 @@ def adaptive_avg_pool_forward(const floating[:, :, :, ::1] input, floating[:, :,
     """Adaptive average pooling over (planes, D, H, W) -> (planes, OD, OH, OW)."""
     cdef AdaptiveWindow w = make_adaptive_window(tuple(input.shape)[1:4],
                                                  tuple(out.shape)[1:4])
-    cdef GroupStrips strips = group_strips(
-        &w, input.shape[0], GROUP_BAND_BYTES // (PLANE_GROUP * sizeof(floating)))
+    cdef GroupStrips strips = group_strips(&w, input.shape[0], sizeof(floating))
     if strips.rows > 0:
         adaptive_pool_grouped(&input[0, 0, 0, 0], &out[0, 0, 0, 0], <int64_t*>NULL, &w,
                               input.shape[0], &strips, False, n_threads)
