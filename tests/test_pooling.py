@@ -583,6 +583,37 @@ def test_tiling_windows_backward(n_dims, kernel_size, dtype):
                                                   "extremes", trial, n_threads=2)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n_dims, window", [
+    (2, dict(kernel_size=2)),
+    (2, dict(kernel_size=3, stride=2, padding=1, ceil_mode=True)),
+    (2, dict(kernel_size=(3, 2), stride=(1, 2), padding=(1, 0), dilation=(2, 1))),
+    (3, dict(kernel_size=(1, 2, 2))),  # windows one deep
+    (1, dict(kernel_size=4, stride=3, padding=2)),
+])
+def test_max_forward_of_inputs_whose_rows_are_prefetched(dtype, n_dims, window):
+    """Inputs of short rows past PREFETCH_LIMITS["input"] bytes, whose window rows ask for
+    the input ahead of the rows they pool (also past a plane's last row, and before its first
+    where padding starts a window): the same values and indices as the reference, and as
+    inputs too small for prefetches."""
+    limits = kernels.PREFETCH_LIMITS
+    itemsize = np.dtype(dtype).itemsize
+    spatial = {1: (45,), 2: (37, 45), 3: (3, 19, 45)}[n_dims]
+    assert 2 * spatial[-1] * itemsize < limits["distance"]  # short rows
+    planes = -(-limits["input"] // (int(np.prod(spatial)) * itemsize))
+    x = make_values((planes, 1) + spatial, dtype, "special", seed=n_dims)
+    assert x.nbytes >= limits["input"]
+    expected = ref("max_pool", n_dims)(x, **window, return_indices=True)
+    for n_threads in (1, 2):
+        values, indices = api("max_pool", n_dims)(x, **window, return_indices=True,
+                                                  n_threads=n_threads)
+        assert_same_array(values, expected[0])
+        assert_same_array(indices, expected[1])
+        small = x[:2]  # below the limit: no prefetches
+        assert_same_array(api("max_pool", n_dims)(small, **window, n_threads=n_threads),
+                          expected[0][:2])
+
+
 def padded_plane_sizes(kernel_size, stride):
     """(height, width) of planes around the limits of the kernels' padded scratch plane:
     small ones inside it, rows just narrow and just too wide for it, and planes of 43 columns
