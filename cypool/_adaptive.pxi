@@ -380,17 +380,16 @@ cdef inline Py_ssize_t strip_height(const AdaptiveWindow* w, Py_ssize_t first,
 
 
 cdef inline void interleave_strip(const floating* planes, Py_ssize_t plane_size,
-                                  const AdaptiveWindow* w, Py_ssize_t od, Py_ssize_t first,
-                                  Py_ssize_t stop, floating* band) noexcept nogil:
-    """The input rows under output rows [first, stop) at depth od, planes interleaved: a
+                                  const AdaptiveWindow* w, Py_ssize_t od, Py_ssize_t h0,
+                                  Py_ssize_t height, floating* band) noexcept nogil:
+    """The `height` input rows from row h0 at depth od (a strip's), planes interleaved: a
     vector's worth of planes at a time (8 float32, 4 float64), transposed in registers. The
     rows of a depth are contiguous in each plane, so each plane is read in one run per depth
     (and only that run's last elements, past a multiple of the vector, move one by one)."""
     cdef Py_ssize_t H = w.in_size[1], W = w.in_size[2]
     cdef Py_ssize_t d0 = adaptive_start(od, w.out_size[0], w.in_size[0])
     cdef Py_ssize_t d1 = adaptive_stop(od, w.out_size[0], w.in_size[0])
-    cdef Py_ssize_t h0 = adaptive_start(first, w.out_size[1], w.in_size[1])
-    cdef Py_ssize_t run = strip_height(w, first, stop) * W
+    cdef Py_ssize_t run = height * W
     cdef Py_ssize_t d, block
     cdef const floating* source
     for d in range(d0, d1):
@@ -548,10 +547,10 @@ cdef void adaptive_grouped_planes(const floating* input, floating* values, index
             od = (task // strips.count) % w.out_size[0]
             first = (task % strips.count) * strips.rows
             stop = min(first + strips.rows, w.out_size[1])
-            interleave_strip(input + group * PLANE_GROUP * in_plane_size, in_plane_size, w, od,
-                             first, stop, band)
             height = strip_height(w, first, stop)
             h0 = adaptive_start(first, w.out_size[1], w.in_size[1])
+            interleave_strip(input + group * PLANE_GROUP * in_plane_size, in_plane_size, w, od,
+                             h0, height, band)
             for oh in range(first, stop):
                 out_offset = (group * PLANE_GROUP * out_plane_size
                               + (od * w.out_size[1] + oh) * w.out_size[2])

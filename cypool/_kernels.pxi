@@ -157,50 +157,6 @@ cdef Window make_window(tuple in_size, tuple out_size, tuple kernel, tuple strid
     return window
 
 
-cdef enum:
-    # The max forward's window rows (max_row) ask for the input rows about this many bytes
-    # ahead of the output row they are about to pool (prefetch_ahead), for rows shorter than
-    # this...
-    PREFETCH_DISTANCE = 4096
-    # ...and inputs of at least this many bytes (smaller ones are mostly in the caches already).
-    PREFETCH_MIN_INPUT = 4 * 1024 * 1024
-
-# For the tests, which pick inputs on both sides of the limits.
-PREFETCH_LIMITS = {"distance": PREFETCH_DISTANCE, "input": PREFETCH_MIN_INPUT}
-
-
-cdef inline bint prefetches_rows(const Window* w, Py_ssize_t item_size,
-                                 Py_ssize_t n_planes) noexcept nogil:
-    """Whether max_pool_rows' window rows call prefetch_ahead: windows one deep (1-d and 2-d
-    pooling), rows whose stride step is under PREFETCH_DISTANCE, inputs of at least
-    PREFETCH_MIN_INPUT. Measured through the public call, old and new modules in alternating
-    processes, 1 / 2 threads: float64_max's 2x2/2 on 56-wide rows 1.37x / 1.37x, vgg_block
-    1.08x / 1.08x. Not taken where it cost, in one process against no prefetch: small_batch's
-    0.8 MB input (0.94x, in the caches already), 2x2x2 windows (volume_3d_max 0.89-0.93x: a
-    row step there spans two depth slices), the phase path's 3x3 rows (overlap_s1_max
-    0.96x) and the average forwards (densenet_transition 0.92x: their lighter rows keep up
-    with the hardware prefetchers)."""
-    cdef Py_ssize_t step = w.stride[1] * w.in_size[2] * item_size
-    return (w.kernel[0] == 1 and step < PREFETCH_DISTANCE
-            and n_planes * w.in_size[0] * w.in_size[1] * w.in_size[2] * item_size
-            >= PREFETCH_MIN_INPUT)
-
-
-cdef inline void prefetch_ahead(const void* plane, const Window* w, Py_ssize_t od,
-                                Py_ssize_t oh, Py_ssize_t item_size) noexcept nogil:
-    """Asks the caches for the input rows of the output row about PREFETCH_DISTANCE bytes of
-    input after output row (od, oh) of `plane`: one row step (stride rows), which that row
-    needs and the one before it did not. The hardware prefetchers follow long rows, but on
-    the short rows of most feature maps a single thread's max forward outran them. Prefetches
-    are hints: an address past the input (near a plane's last rows) is harmless."""
-    cdef Py_ssize_t step = w.stride[1] * w.in_size[2] * item_size, b
-    cdef Py_ssize_t start = (((od * w.stride[0] - w.padding[0]) * w.in_size[1]
-                              + oh * w.stride[1] - w.padding[1]) * w.in_size[2] * item_size
-                             + PREFETCH_DISTANCE // step * step)
-    for b in range(0, step, 64):
-        cypool_prefetch(<const char*>plane + start + b)
-
-
 cdef inline void next_row(Py_ssize_t* plane, Py_ssize_t* depth, Py_ssize_t* row,
                           Py_ssize_t depth_size, Py_ssize_t row_size) noexcept nogil:
     """Step a (plane, depth, row) position to the next row in C order."""
@@ -765,6 +721,50 @@ cdef inline void max_row(const max_value_t* plane, max_value_t* values, index_t*
             max_width_pass(plane, row_start - w.padding[2], w, values, indices, ow_first,
                            ow_stop, is_first)
             is_first = False
+
+
+cdef enum:
+    # The max forward's window rows (max_row) ask for the input rows about this many bytes
+    # ahead of the output row they are about to pool (prefetch_ahead), for rows shorter than
+    # this...
+    PREFETCH_DISTANCE = 4096
+    # ...and inputs of at least this many bytes (smaller ones are mostly in the caches already).
+    PREFETCH_MIN_INPUT = 4 * 1024 * 1024
+
+# For the tests, which pick inputs on both sides of the limits.
+PREFETCH_LIMITS = {"distance": PREFETCH_DISTANCE, "input": PREFETCH_MIN_INPUT}
+
+
+cdef inline bint prefetches_rows(const Window* w, Py_ssize_t item_size,
+                                 Py_ssize_t n_planes) noexcept nogil:
+    """Whether max_pool_rows' window rows call prefetch_ahead: windows one deep (1-d and 2-d
+    pooling), rows whose stride step is under PREFETCH_DISTANCE, inputs of at least
+    PREFETCH_MIN_INPUT. Measured through the public call, old and new modules in alternating
+    processes, 1 / 2 threads: float64_max's 2x2/2 on 56-wide rows 1.37x / 1.37x, vgg_block
+    1.08x / 1.08x. Not taken where it cost, in one process against no prefetch: small_batch's
+    0.8 MB input (0.94x, in the caches already), 2x2x2 windows (volume_3d_max 0.89-0.93x: a
+    row step there spans two depth slices), the phase path's 3x3 rows (overlap_s1_max
+    0.96x) and the average forwards (densenet_transition 0.92x: their lighter rows keep up
+    with the hardware prefetchers)."""
+    cdef Py_ssize_t step = w.stride[1] * w.in_size[2] * item_size
+    return (w.kernel[0] == 1 and step < PREFETCH_DISTANCE
+            and n_planes * w.in_size[0] * w.in_size[1] * w.in_size[2] * item_size
+            >= PREFETCH_MIN_INPUT)
+
+
+cdef inline void prefetch_ahead(const void* plane, const Window* w, Py_ssize_t od,
+                                Py_ssize_t oh, Py_ssize_t item_size) noexcept nogil:
+    """Asks the caches for the input rows of the output row about PREFETCH_DISTANCE bytes of
+    input after output row (od, oh) of `plane`: one row step (stride rows), which that row
+    needs and the one before it did not. The hardware prefetchers follow long rows, but on
+    the short rows of most feature maps a single thread's max forward outran them. Prefetches
+    are hints: an address past the input (near a plane's last rows) is harmless."""
+    cdef Py_ssize_t step = w.stride[1] * w.in_size[2] * item_size, b
+    cdef Py_ssize_t start = (plane_position(w, od * w.stride[0] - w.padding[0], 0,
+                                            oh * w.stride[1] - w.padding[1], 0, 0, 0)
+                             * item_size + PREFETCH_DISTANCE // step * step)
+    for b in range(0, step, 64):
+        cypool_prefetch(<const char*>plane + start + b)
 
 
 cdef void max_pool_rows(const max_value_t* input, max_value_t* values, index_t* indices,
