@@ -1,6 +1,7 @@
 """The type stubs (``cypool/*.pyi``) agree with the installed package, so they cannot drift."""
 
 import importlib.util
+import os
 import subprocess
 import sys
 
@@ -22,11 +23,17 @@ def test_stubs_match_the_runtime(tmp_path):
         allowlist = tmp_path / "allowlist.txt"
         allowlist.write_text("cypool.dask\ncypool._dask_graph\n")
         options = ["--allowlist", str(allowlist)]
+    # The child's environment is emptied too, but for the sanitizer runtime a sanitized build
+    # needs in every process that loads it (.ci/sanitizers preloads libasan).
+    environment = {"MYPY_CACHE_DIR": str(tmp_path / "cache"), "PATH": ""}
+    for name in ("LD_PRELOAD", "ASAN_OPTIONS", "UBSAN_OPTIONS"):
+        if name in os.environ:
+            environment[name] = os.environ[name]
     completed = subprocess.run(
         [sys.executable, "-m", "mypy.stubtest", "cypool", "--mypy-config-file", str(config),
          *options],
         cwd=tmp_path, capture_output=True, text=True,
-        env={"MYPY_CACHE_DIR": str(tmp_path / "cache"), "PATH": ""},
+        env=environment,
     )
     assert completed.returncode == 0, completed.stdout + completed.stderr
 
