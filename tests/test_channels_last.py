@@ -444,3 +444,52 @@ def test_backward_of_tiling_windows_reports_indices_outside_the_plane(bad_index)
     indices[1, 39, 2, 3] = bad_index(indices[1, 39, 2, 3])
     with pytest.raises(ValueError, match=r"indices must lie in \[0, 48\).*1 do not"):
         cypool.max_pool2d_backward(grad, indices, x.shape)
+
+
+@pytest.mark.parametrize("shape", [(1, 8, 4096), (1, 8, 64, 64), (1, 8, 16, 16, 16),
+                                   (2, 8, 64, 64), (1, 4, 3, 64, 48)])
+@pytest.mark.parametrize("window", [
+    dict(kernel_size=3, stride=2, padding=1),
+    dict(kernel_size=3, stride=1, padding=1),
+    dict(kernel_size=2, stride=1),
+    dict(kernel_size=3, stride=2, ceil_mode=True),
+    dict(kernel_size=5, stride=1, padding=2),  # reaches the bands' margin
+    dict(kernel_size=7, stride=1, padding=3),  # reaches past it: the plain scatter
+    dict(kernel_size=3, stride=1, padding=1, dilation=2),
+])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_backward_in_bands(shape, window, dtype):
+    # Windows that do not tile the input (and channels too few for the tiled path) take the
+    # banded scatter: an image split between threads, each zeroing its slabs just ahead of its
+    # scatter. Inputs of 32768 elements or more, so that the calls do use the threads.
+    n_dims = len(shape) - 2
+    rng = np.random.default_rng(len(shape) * 10 + window["kernel_size"])
+    x = channels_last(rng.standard_normal(shape).astype(dtype), n_dims)
+    x.flat[::3] = 0.5  # ties
+    _, indices = api("max_pool", n_dims)(x, **window, return_indices=True)
+    grad = rng.standard_normal(indices.shape).astype(dtype)
+    grad.flat[::5] = -0.0
+    grad.flat[1::7] = np.nan
+    grad = channels_last(grad, n_dims)
+    plane = np.prod(shape[2:])
+    stray = indices.copy(order="K")
+    stray[-1, -1, ...] = plane - 1 - stray[-1, -1, ...]  # far from their windows
+    backward = api("max_pool", n_dims, "_backward")
+    for where in (indices, stray):
+        expected = ref("max_pool", n_dims, "_backward")(grad, where, shape)
+        for n_threads in (1, 2, 3, 4):
+            out = np.full_like(x, np.nan)
+            assert backward(grad, where, shape, out=out, n_threads=n_threads) is out
+            assert_same_array(out, expected)
+
+
+@pytest.mark.parametrize("bad_index", [4096, -1, 2**32])
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_backward_in_bands_reports_indices_outside_the_plane(bad_index, n_threads):
+    x = channels_last(np.random.default_rng(5).standard_normal((1, 8, 64, 64)), 2)
+    values, indices = cypool.max_pool2d(x, 3, 2, 1, return_indices=True)
+    indices = indices.copy(order="K")
+    indices[0, 7, 31, 31] = bad_index
+    indices[0, 0, 0, 0] = bad_index
+    with pytest.raises(ValueError, match=r"indices must lie in \[0, 4096\).*2 do not"):
+        cypool.max_pool2d_backward(values, indices, x.shape, n_threads=n_threads)
