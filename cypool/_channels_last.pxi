@@ -311,9 +311,10 @@ def max_pool_forward_values_cl(const max_value_t[:, :, :, :, ::1] input,
 # windows; if any did not (indices from another geometry, or outside the plane), its writes are
 # discarded by the scatter, which zeroes grad_input first and gives the general result.
 #
-# With fewer images than threads, other windows take the banded scatter
-# (banded_max_backward_cl), which splits each image between threads by slabs of its outermost
-# axis (rows of 2-d images): PyTorch's channels-last backward gives an image one thread. The
+# When the images do not share out evenly between the threads (fewer images than threads,
+# or 3 on 2), other windows take the banded scatter (banded_max_backward_cl), which splits
+# each image between threads by slabs of its outermost axis (rows of 2-d images): PyTorch's
+# channels-last backward gives an image one thread. The
 # backward is not told the window geometry, so the bands assume windows that reach at most
 # BAND_MARGIN output slabs into their neighbours, and count: if a gradient was left unadded
 # (windows that reach further, indices from elsewhere or outside the plane), the plain
@@ -415,11 +416,28 @@ cdef enum:
     # targets are its own (banded_max_backward_cl): windows of up to 2 * BAND_MARGIN + 1 taps
     # along the split axis, whatever their stride (3x3/2 needs 1).
     BAND_MARGIN = 2
+    # From this many images per thread the images are not split (the last round of images
+    # then leaves threads idle for at most a fifth of the time).
+    BANDED_IMAGES_PER_THREAD = 4
 
 
 cdef struct ScatterCounts:
     Py_ssize_t passed   # gradients of the band's own outputs that it did not add
     Py_ssize_t adopted  # gradients of other bands' outputs that it added
+
+
+cdef inline Py_ssize_t bands_per_image(Py_ssize_t n_images, Py_ssize_t n_threads) noexcept nogil:
+    """Bands per image (banded_max_backward_cl) that give every thread the same number of
+    bands (3 images on 2 threads: 2 bands each, 3 per thread), or 1 where one image per task
+    leaves threads idle for at most a fifth of the time (BANDED_IMAGES_PER_THREAD)."""
+    cdef Py_ssize_t a = n_images, b = n_threads, rest
+    if n_images % n_threads == 0 or n_images >= BANDED_IMAGES_PER_THREAD * n_threads:
+        return 1
+    while b:  # Euclid: a becomes gcd(n_images, n_threads)
+        rest = a % b
+        a = b
+        b = rest
+    return n_threads // a
 
 
 cdef inline Py_ssize_t split_axis_cl(const Py_ssize_t* out_size,
@@ -524,7 +542,7 @@ def max_pool_backward_cl(const floating[:, :, :, :, ::1] grad_output,
         if missed == 0:
             return 0
     axis = split_axis_cl(out_size, in_size)
-    n_bands = min(n_threads // max(n_images, 1), in_size[axis], out_size[axis])
+    n_bands = min(bands_per_image(n_images, n_threads), in_size[axis], out_size[axis])
     if n_bands > 1:
         for task in prange(n_images * n_bands, schedule="static", nogil=True,
                            num_threads=n_threads):

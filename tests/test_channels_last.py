@@ -447,7 +447,7 @@ def test_backward_of_tiling_windows_reports_indices_outside_the_plane(bad_index)
 
 
 @pytest.mark.parametrize("shape", [(1, 8, 4096), (1, 8, 64, 64), (1, 8, 16, 16, 16),
-                                   (2, 8, 64, 64), (1, 4, 3, 64, 48)])
+                                   (2, 8, 64, 64), (3, 8, 32, 64), (1, 4, 3, 64, 48)])
 @pytest.mark.parametrize("window", [
     dict(kernel_size=3, stride=2, padding=1),
     dict(kernel_size=3, stride=1, padding=1),
@@ -460,8 +460,9 @@ def test_backward_of_tiling_windows_reports_indices_outside_the_plane(bad_index)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_backward_in_bands(shape, window, dtype):
     # Windows that do not tile the input (and channels too few for the tiled path) take the
-    # banded scatter: an image split between threads, each zeroing its slabs just ahead of its
-    # scatter. Inputs of 32768 elements or more, so that the calls do use the threads.
+    # banded scatter when the images do not share out evenly between the threads: each image
+    # split into bands, each band zeroed and written by one thread. Inputs of 32768 elements or
+    # more, so that the calls do use the threads.
     n_dims = len(shape) - 2
     rng = np.random.default_rng(len(shape) * 10 + window["kernel_size"])
     x = channels_last(rng.standard_normal(shape).astype(dtype), n_dims)
