@@ -314,12 +314,12 @@ def max_pool_forward_values_cl(const max_value_t[:, :, :, :, ::1] input,
 # When the images do not share out evenly between the threads (fewer images than threads,
 # or 3 on 2), other windows take the banded scatter (banded_max_backward_cl), which splits
 # each image between threads by slabs of its outermost axis (rows of 2-d images): PyTorch's
-# channels-last backward gives an image one thread. The
-# backward is not told the window geometry, so the bands assume windows that reach at most
-# BAND_MARGIN output slabs into their neighbours, and count: if a gradient was left unadded
-# (windows that reach further, indices from elsewhere or outside the plane), the plain
-# scatter (max_backward_image_cl) does the images again. With as many images as threads, the
-# same bands, one per image, measured 0.7-1.0x the plain scatter's time.
+# channels-last backward gives an image one thread. The backward is not told the window
+# geometry, so the bands assume windows that reach at most BAND_MARGIN output slabs into
+# their neighbours, and count: if a gradient was left unadded (windows that reach further,
+# indices from elsewhere or outside the plane), the plain scatter (max_backward_image_cl)
+# does the images again. With as many images as threads, the same bands, one per image,
+# measured 0.7-1.0x the plain scatter's time.
 
 cdef enum:
     # Fewer channels go to the scatter: the one-pass loops over a pixel's channels are short
@@ -431,7 +431,8 @@ cdef inline Py_ssize_t bands_per_image(Py_ssize_t n_images, Py_ssize_t n_threads
     bands (3 images on 2 threads: 2 bands each, 3 per thread), or 1 where one image per task
     leaves threads idle for at most a fifth of the time (BANDED_IMAGES_PER_THREAD)."""
     cdef Py_ssize_t a = n_images, b = n_threads, rest
-    if n_images % n_threads == 0 or n_images >= BANDED_IMAGES_PER_THREAD * n_threads:
+    if (n_threads <= 1 or n_images % n_threads == 0
+            or n_images >= BANDED_IMAGES_PER_THREAD * n_threads):
         return 1
     while b:  # Euclid: a becomes gcd(n_images, n_threads)
         rest = a % b
@@ -471,8 +472,8 @@ cdef ScatterCounts banded_max_backward_cl(const floating* grad_output, const ind
     cdef Py_ssize_t passed = 0, adopted = 0
     cdef size_t first_pixel = first * in_slab_pixels
     cdef size_t owned = (stop - first) * in_slab_pixels
-    cdef const floating* grad = grad_output
-    cdef const index_t* index = indices
+    cdef const floating* grad
+    cdef const index_t* index
     memset(grad_input + first_pixel * channels, 0, owned * channels * sizeof(floating))
     for slab in range(max(own_first - BAND_MARGIN, 0), min(own_stop + BAND_MARGIN, out_slabs)):
         grad = grad_output + slab * out_slab_pixels * channels
