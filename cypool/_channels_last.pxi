@@ -421,11 +421,6 @@ cdef enum:
     BANDED_IMAGES_PER_THREAD = 4
 
 
-cdef struct ScatterCounts:
-    Py_ssize_t passed   # gradients of the band's own outputs that it did not add
-    Py_ssize_t adopted  # gradients of other bands' outputs that it added
-
-
 cdef inline Py_ssize_t bands_per_image(Py_ssize_t n_images, Py_ssize_t n_threads) noexcept nogil:
     """Bands per image (banded_max_backward_cl) that give every thread the same number of
     bands (3 images on 2 threads: 2 bands each, 3 per thread), or 1 where one image per task
@@ -451,18 +446,18 @@ cdef inline Py_ssize_t split_axis_cl(const Py_ssize_t* out_size,
     return axis
 
 
-cdef ScatterCounts banded_max_backward_cl(const floating* grad_output, const index_t* indices,
-                                          floating* grad_input, Py_ssize_t out_slabs,
-                                          Py_ssize_t in_slabs, Py_ssize_t out_slab_pixels,
-                                          Py_ssize_t in_slab_pixels, Py_ssize_t channels,
-                                          Py_ssize_t band, Py_ssize_t n_bands) noexcept nogil:
+cdef Py_ssize_t banded_max_backward_cl(const floating* grad_output, const index_t* indices,
+                                       floating* grad_input, Py_ssize_t out_slabs,
+                                       Py_ssize_t in_slabs, Py_ssize_t out_slab_pixels,
+                                       Py_ssize_t in_slab_pixels, Py_ssize_t channels,
+                                       Py_ssize_t band, Py_ssize_t n_bands) noexcept nogil:
     """Band `band` of `n_bands` of one image's scatter. The band owns input slabs [first,
     stop) of the split axis and writes nothing else: it zeroes them, then scatters the outputs
     of its own slabs and of BAND_MARGIN slabs either side, in raster order, adding only the
     gradients whose targets it owns. Every gradient of an element is then added by one thread,
-    in raster order: the sums are the scatter's. If the bands' passed gradients add up to
-    more than their adopted ones, some were added by no band (or lay outside the plane)."""
-    cdef ScatterCounts counts
+    in raster order: the sums are the scatter's. Returns the gradients of its own outputs that
+    it passed over less those of other bands' outputs that it added: if the bands' balances
+    add up to more than 0, some gradients were added by no band (or lay outside the plane)."""
     cdef Py_ssize_t first = band * in_slabs // n_bands, stop = (band + 1) * in_slabs // n_bands
     cdef Py_ssize_t own_first = band * out_slabs // n_bands
     cdef Py_ssize_t own_stop = (band + 1) * out_slabs // n_bands
@@ -497,9 +492,7 @@ cdef ScatterCounts banded_max_backward_cl(const floating* grad_output, const ind
                         adopted += 1
                 grad = grad + channels
                 index = index + channels
-    counts.passed = passed
-    counts.adopted = adopted
-    return counts
+    return passed - adopted
 
 
 def max_pool_backward_cl(const floating[:, :, :, :, ::1] grad_output,
@@ -512,8 +505,7 @@ def max_pool_backward_cl(const floating[:, :, :, :, ::1] grad_output,
     cdef Py_ssize_t in_size[3]
     cdef Py_ssize_t tile[3]
     cdef Py_ssize_t axis, image, row, out_rows, missed = 0, out_of_range = 0
-    cdef Py_ssize_t n_bands, task, passed = 0, adopted = 0
-    cdef ScatterCounts counts
+    cdef Py_ssize_t n_bands, task, unadded = 0
     cdef bint tiled = n_images > 0 and channels >= TILED_MIN_CHANNELS
     for axis in range(3):
         out_size[axis] = grad_output.shape[axis + 1]
@@ -547,15 +539,13 @@ def max_pool_backward_cl(const floating[:, :, :, :, ::1] grad_output,
     if n_bands > 1:
         for task in prange(n_images * n_bands, schedule="static", nogil=True,
                            num_threads=n_threads):
-            counts = banded_max_backward_cl(
+            unadded += banded_max_backward_cl(
                 &grad_output[task // n_bands, 0, 0, 0, 0],
                 &indices[task // n_bands, 0, 0, 0, 0],
                 &grad_input[task // n_bands, 0, 0, 0, 0], out_size[axis], in_size[axis],
                 out_pixels // out_size[axis], in_pixels // in_size[axis], channels,
                 task % n_bands, n_bands)
-            passed += counts.passed
-            adopted += counts.adopted
-        if passed == adopted:
+        if unadded == 0:
             return 0
         # Some index lay outside the plane (the plain scatter counts them), or out of the
         # bands' reach.
