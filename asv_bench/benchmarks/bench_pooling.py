@@ -8,10 +8,12 @@ import cypool
 from .cases import (
     ADAPTIVE_CASES,
     AVG_CASES,
+    CALL_COST_CASES,
     FRACTIONAL_CASES,
     MAX_CASES,
     THREADS,
     make_adaptive_case,
+    case_spec,
     make_case,
     make_fractional_case,
 )
@@ -79,6 +81,35 @@ class AvgPool:
 
     def peakmem_backward(self, case, threads):
         self.backward(self.grad, self.x.shape, **self.window, **self.extra, n_threads=threads)
+
+
+class CallCost:
+    """What a call costs on a tiny input, where the Python layer is nearly all of it (one
+    thread: below its work threshold cypool runs one thread whatever it is given)."""
+
+    params = (list(CALL_COST_CASES),)
+    param_names = ["case"]
+
+    def setup(self, case):
+        self.x, n_dims, self.window, _ = make_case(case)
+        kind = case_spec(case)[0]
+        self.forward = getattr(cypool, f"{kind}_pool{n_dims}d")
+        backward = getattr(cypool, f"{kind}_pool{n_dims}d_backward")
+        if kind == "max":
+            values, indices = self.forward(self.x, **self.window, return_indices=True)
+            grad = np.ones_like(values)
+            self.forward_kwargs = {"return_indices": True}
+            self.backward = lambda: backward(grad, indices, self.x.shape, n_threads=1)
+        else:
+            grad = np.ones_like(self.forward(self.x, **self.window))
+            self.forward_kwargs = {}
+            self.backward = lambda: backward(grad, self.x.shape, **self.window, n_threads=1)
+
+    def time_forward(self, case):
+        self.forward(self.x, **self.window, **self.forward_kwargs, n_threads=1)
+
+    def time_backward(self, case):
+        self.backward()
 
 
 class _Adaptive:

@@ -5,9 +5,11 @@ a benchmark peer, never a dependency of cypool."""
 from .cases import (
     ADAPTIVE_CASES,
     AVG_CASES,
+    CALL_COST_CASES,
     FRACTIONAL_CASES,
     MAX_CASES,
     THREADS,
+    case_spec,
     make_adaptive_case,
     make_case,
     make_fractional_case,
@@ -62,6 +64,36 @@ class TorchAvgPool(_TorchPeer):
 
     def time_forward(self, case, threads):
         self.functional(self.x, **self.window, **self.extra)
+
+
+class TorchCallCost:
+    """PyTorch's cost per call on bench_pooling.CallCost's tiny inputs, on one thread."""
+
+    params = (list(CALL_COST_CASES),)
+    param_names = ["case"]
+
+    def setup(self, case):
+        try:
+            import torch
+        except ImportError:
+            raise NotImplementedError("torch is not installed") from None
+        torch.set_num_threads(1)
+        x, n_dims, self.window, _ = make_case(case)
+        kind = case_spec(case)[0]
+        # A channels-last case's NumPy strides become a channels-last tensor.
+        self.x = torch.from_numpy(x)
+        self.functional = getattr(torch.nn.functional, f"{kind}_pool{n_dims}d")
+        self.forward_kwargs = {"return_indices": True} if kind == "max" else {}
+        result = self.functional(self.x, **self.window, **self.forward_kwargs)
+        values, indices = result if kind == "max" else (result, None)
+        self.backward = torch_backward(torch, kind, self.x, torch.ones_like(values), indices,
+                                       n_dims, self.window, {})
+
+    def time_forward(self, case):
+        self.functional(self.x, **self.window, **self.forward_kwargs)
+
+    def time_backward(self, case):
+        self.backward()
 
 
 class _TorchAdaptivePeer:
