@@ -70,6 +70,8 @@ def as_max_pool_input(name: str, value) -> np.ndarray:
 
 def as_index_dtype(name: str, value, plane_size: int) -> np.dtype:
     """The dtype for max-pool indices: int64, or int32 when every index fits."""
+    if value is np.int64:  # the default: any plane fits
+        return INDEX_DTYPES[0]
     try:
         dtype = np.dtype(value)
     except TypeError:

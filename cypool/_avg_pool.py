@@ -167,13 +167,13 @@ def pool_into(n_dims, array, geometry, result, count_include_pad, divisor, n_thr
     to ``array``, so cypool.dask pools a slice of a plane with it (with ``divisor=1`` for
     window sums, as the divisor depends on the whole plane).
     """
-    window = geometry.as_3d()
+    window = geometry.window_3d
     kernel_result = _half.kernel_output(result)
     forward = kernels.avg_pool_forward_cl if channels_last else kernels.avg_pool_forward
     forward(
         _arrays.kernel_view(_half.widened(array), n_dims, channels_last),
         _arrays.kernel_view(kernel_result, n_dims, channels_last),
-        window["kernel"], window["stride"], window["padding"], count_include_pad, divisor,
+        window.kernel, window.stride, window.padding, count_include_pad, divisor,
         n_threads=n_threads_for(n_threads, result.size * math.prod(geometry.kernel)),
     )
     _half.narrow_into(result, kernel_result)
@@ -188,20 +188,20 @@ def spread_into(n_dims, gradient, geometry, grad_input, count_include_pad, divis
         _half.avg_pool_backward(gradient, grad_input, geometry, count_include_pad, divisor,
                                 n_dims)
         return
-    window = geometry.as_3d()
+    window = geometry.window_3d
     n_threads = n_threads_for(n_threads, gradient.size * math.prod(geometry.kernel))
     if channels_last:
         kernels.avg_pool_backward_cl(
             _arrays.kernel_view(gradient, n_dims, True),
             _arrays.kernel_view(grad_input, n_dims, True),
             *_shares_cache(n_threads, gradient.shape[-1] * grad_input.shape[-n_dims - 1],
-                           window["kernel"], gradient.dtype),
-            window["kernel"], window["stride"], window["padding"], count_include_pad, divisor,
+                           window.kernel, gradient.dtype),
+            window.kernel, window.stride, window.padding, count_include_pad, divisor,
             n_threads=n_threads)
     else:
         kernels.avg_pool_backward(
             _arrays.planes(gradient, n_dims), _arrays.planes(grad_input, n_dims),
-            window["kernel"], window["stride"], window["padding"], count_include_pad, divisor,
+            window.kernel, window.stride, window.padding, count_include_pad, divisor,
             n_threads=n_threads)
 
 

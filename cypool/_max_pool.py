@@ -156,7 +156,7 @@ def pool_into(n_dims, array, geometry, values, indices, n_threads, channels_last
     to ``array``: cypool.dask pools a slice of a plane with it (windows at the slice's edge
     keep the taps that lie in the slice).
     """
-    window = geometry.as_3d()
+    window = geometry.window_3d
     n_threads = n_threads_for(n_threads, values.size * math.prod(geometry.kernel))
     kernel_values = _half.kernel_output(values)
     source = _arrays.kernel_view(_half.widened(array), n_dims, channels_last)
@@ -164,10 +164,10 @@ def pool_into(n_dims, array, geometry, values, indices, n_threads, channels_last
     if indices is None:  # the values-only kernel moves less memory
         forward = (kernels.max_pool_forward_values_cl if channels_last
                    else kernels.max_pool_forward_values)
-        forward(source, target, **window, n_threads=n_threads)
+        forward(source, target, *window, n_threads=n_threads)
     else:
         forward = kernels.max_pool_forward_cl if channels_last else kernels.max_pool_forward
-        forward(source, target, _arrays.kernel_view(indices, n_dims, channels_last), **window,
+        forward(source, target, _arrays.kernel_view(indices, n_dims, channels_last), *window,
                 n_threads=n_threads)
     _half.narrow_into(values, kernel_values)
 

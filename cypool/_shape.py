@@ -5,9 +5,11 @@ Everything about window arithmetic lives here, in pure Python, so each rule is s
 
 from __future__ import annotations
 
+import functools
 import math
 import operator
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -107,15 +109,23 @@ class Geometry:
     dilation: tuple[int, ...]
     output_size: tuple[int, ...]
 
-    def as_3d(self) -> dict[str, tuple[int, ...]]:
-        """Kernel arguments for the 3-d kernels: missing leading axes get a 1-tap window."""
+    @functools.cached_property
+    def window_3d(self) -> Window3d:
+        """The window as the 3-d kernels take it: missing leading axes get a 1-tap window.
+        Worked out once per geometry (pool_geometry caches geometries, and every call reads
+        this)."""
         missing = 3 - len(self.kernel)
-        return {
-            "kernel": (1,) * missing + self.kernel,
-            "stride": (1,) * missing + self.stride,
-            "padding": (0,) * missing + self.padding,
-            "dilation": (1,) * missing + self.dilation,
-        }
+        return Window3d((1,) * missing + self.kernel, (1,) * missing + self.stride,
+                        (0,) * missing + self.padding, (1,) * missing + self.dilation)
+
+
+class Window3d(NamedTuple):
+    """A window over three spatial axes, in the order of the kernels' arguments."""
+
+    kernel: tuple[int, int, int]
+    stride: tuple[int, int, int]
+    padding: tuple[int, int, int]
+    dilation: tuple[int, int, int]
 
 
 def _argument_key(value):
