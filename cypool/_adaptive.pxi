@@ -902,7 +902,8 @@ def adaptive_avg_pool_backward(const floating[:, :, :, ::1] grad_output,
         # Every window is [o*k, o*k + k) on every axis: they tile the input (see
         # avg_tile_backward_rows), with PyTorch's division per axis.
         kernel = tuple(length // size for length, size in zip(in_size, out_size))
-        tiles = make_window(in_size, out_size, kernel, kernel, (0, 0, 0), (1, 1, 1))
+        tiles = make_window(&grad_input.shape[1], &grad_output.shape[1], kernel, kernel,
+                            (0, 0, 0), (1, 1, 1))
         for axis in range(3):
             divisors.by[axis] = kernel[axis]
         divisors.per_axis = True

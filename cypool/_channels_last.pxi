@@ -276,7 +276,7 @@ def max_pool_forward_cl(const max_value_t[:, :, :, :, ::1] input,
                         int n_threads):
     """Max pooling with argmax, channels-last: (images, D, H, W, C) -> (images, OD, OH, OW, C);
     indices are positions in the (D, H, W) plane, as for NCHW."""
-    cdef Window w = make_window(tuple(input.shape)[1:4], tuple(values_out.shape)[1:4],
+    cdef Window w = make_window(&input.shape[1], &values_out.shape[1],
                                 kernel, stride, padding, dilation)
     with nogil:
         max_pool_rows_cl(&input[0, 0, 0, 0, 0], &values_out[0, 0, 0, 0, 0],
@@ -289,7 +289,7 @@ def max_pool_forward_values_cl(const max_value_t[:, :, :, :, ::1] input,
                                tuple kernel, tuple stride, tuple padding, tuple dilation,
                                int n_threads):
     """max_pool_forward_cl without the argmax."""
-    cdef Window w = make_window(tuple(input.shape)[1:4], tuple(values_out.shape)[1:4],
+    cdef Window w = make_window(&input.shape[1], &values_out.shape[1],
                                 kernel, stride, padding, dilation)
     with nogil:
         max_pool_rows_cl(&input[0, 0, 0, 0, 0], &values_out[0, 0, 0, 0, 0], <int64_t*>NULL,
@@ -710,7 +710,7 @@ def avg_pool_forward_cl(const floating[:, :, :, :, ::1] input,
                         int n_threads):
     """Average pooling, channels-last: (images, D, H, W, C) -> (images, OD, OH, OW, C);
     divisor_override <= 0 means none."""
-    cdef Window w = make_window(tuple(input.shape)[1:4], tuple(out.shape)[1:4],
+    cdef Window w = make_window(&input.shape[1], &out.shape[1],
                                 kernel, stride, padding, (1, 1, 1))
     with nogil:
         avg_pool_rows_cl(&input[0, 0, 0, 0, 0], &out[0, 0, 0, 0, 0], &w, input.shape[0],
@@ -860,7 +860,7 @@ def avg_pool_backward_cl(const floating[:, :, :, :, ::1] grad_output,
     """Gradient of channels-last average pooling: (images, OD, OH, OW, C) ->
     (images, D, H, W, C). `shares` and `tags` are each thread's cache of output rows' shares
     (a row each, n_threads rows; n_slots slots of OW * C shares, tags all -1)."""
-    cdef Window w = make_window(tuple(grad_input.shape)[1:4], tuple(grad_output.shape)[1:4],
+    cdef Window w = make_window(&grad_input.shape[1], &grad_output.shape[1],
                                 kernel, stride, padding, (1, 1, 1))
     cdef Py_ssize_t channels = grad_input.shape[4]
     cdef Py_ssize_t out_image_size = (w.out_size[0] * w.out_size[1] * w.out_size[2]
