@@ -122,10 +122,10 @@ class Geometry:
 class Window3d(NamedTuple):
     """A window over three spatial axes, in the order of the kernels' arguments."""
 
-    kernel: tuple[int, int, int]
-    stride: tuple[int, int, int]
-    padding: tuple[int, int, int]
-    dilation: tuple[int, int, int]
+    kernel: tuple[int, ...]
+    stride: tuple[int, ...]
+    padding: tuple[int, ...]
+    dilation: tuple[int, ...]
 
 
 def _argument_key(value):
