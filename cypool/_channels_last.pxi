@@ -319,7 +319,7 @@ def max_pool_forward_values_cl(const max_value_t[:, :, :, :, ::1] input,
 # their neighbours, and count: if a gradient was left unadded (windows that reach further,
 # indices from elsewhere or outside the plane), the plain scatter (max_backward_image_cl)
 # does the images again. With as many images as threads, the same bands, one per image,
-# measured 0.7-1.0x the plain scatter's time.
+# measured 0.7-1.0x the plain scatter's time (with the counts then kept in a struct).
 
 cdef enum:
     # Fewer channels go to the scatter: the one-pass loops over a pixel's channels are short
@@ -462,9 +462,9 @@ cdef Py_ssize_t banded_max_backward_cl(const floating* grad_output, const index_
     cdef Py_ssize_t own_first = band * out_slabs // n_bands
     cdef Py_ssize_t own_stop = (band + 1) * out_slabs // n_bands
     cdef Py_ssize_t slab, o, c, target
-    # Counted in locals (as struct fields they lived on the stack: a store and a reload per
+    # Counted in a local (as a struct field it lived on the stack: a store and a reload per
     # gradient), and only off the common path, which then costs what the plain scatter does.
-    cdef Py_ssize_t passed = 0, adopted = 0
+    cdef Py_ssize_t unadded = 0
     cdef size_t first_pixel = first * in_slab_pixels
     cdef size_t owned = (stop - first) * in_slab_pixels
     cdef const floating* grad
@@ -480,7 +480,7 @@ cdef Py_ssize_t banded_max_backward_cl(const floating* grad_output, const index_
                     if <size_t>target - first_pixel < owned:
                         grad_input[target * channels + c] += grad[c]
                     else:
-                        passed += 1
+                        unadded += 1  # passed over: another band must adopt it
                 grad = grad + channels
                 index = index + channels
         else:
@@ -489,10 +489,10 @@ cdef Py_ssize_t banded_max_backward_cl(const floating* grad_output, const index_
                     target = index[c]
                     if <size_t>target - first_pixel < owned:
                         grad_input[target * channels + c] += grad[c]
-                        adopted += 1
+                        unadded -= 1  # adopted from another band
                 grad = grad + channels
                 index = index + channels
-    return passed - adopted
+    return unadded
 
 
 def max_pool_backward_cl(const floating[:, :, :, :, ::1] grad_output,
