@@ -136,8 +136,9 @@ def cpu_features():
 cdef Window make_window(const Py_ssize_t* in_size, const Py_ssize_t* out_size, tuple kernel,
                         tuple stride, tuple padding, tuple dilation) except *:
     """The window of a kernel call; `in_size` and `out_size` point at the (D, H, W) sizes
-    (`&array.shape[1]` of the kernels' (planes, D, H, W) arrays: taken from the memoryviews
-    without building Python tuples, a measurable part of a small call)."""
+    (`&array.shape[1]` of the kernels' (planes, D, H, W) or channels-last (images, D, H, W, C)
+    arrays: read from the memoryviews without building Python tuples, a measurable part of a
+    small call)."""
     cdef Window window
     cdef int axis
     for axis in range(3):
